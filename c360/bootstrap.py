@@ -1,0 +1,76 @@
+"""The composition root: the only place that creates MongoDB and Kafka clients from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from kafka import KafkaConsumer, KafkaProducer
+from pymongo import MongoClient
+
+from c360.settings import Settings
+from ingest.consumer import BatchOutcome, IngestLoop
+from ingest.deadletter import DeadLetterSink
+from ingest.mappings import load_mapping_file
+from operational.store import Store
+from operational.workers import WorkerRegistry
+from operational.writer import ProfileWriter
+
+
+def mongo_client(settings: Settings) -> MongoClient:
+    return MongoClient(settings.mongo.uri, tz_aware=True, appname="c360")
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[Store]:
+    client = mongo_client(settings)
+    try:
+        store = Store.connect(client, settings.mongo.database)
+        store.ensure_indexes()
+        yield store
+    finally:
+        client.close()
+
+
+def ingest_topics(settings: Settings) -> list[str]:
+    """The configured topics, or every topic the mapping file knows."""
+    mapping = load_mapping_file(settings.ingest.mapping_file)
+    return settings.kafka.topics or [source.topic for source in mapping.sources]
+
+
+@contextmanager
+def ingest_loop(
+    settings: Settings, on_batch: Callable[[BatchOutcome], None] | None = None
+) -> Iterator[IngestLoop]:
+    """A ready consumer-group member wired to the writer and the dead-letter topic; closes all on exit."""
+    mapping = load_mapping_file(settings.ingest.mapping_file)
+    kafka = settings.kafka
+    with open_store(settings) as store:
+        consumer = KafkaConsumer(
+            *ingest_topics(settings),
+            bootstrap_servers=kafka.bootstrap_servers,
+            group_id=kafka.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=kafka.session_timeout_ms,
+            heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+            max_poll_records=settings.ingest.batch_size,
+            max_partition_fetch_bytes=max(settings.ingest.max_message_bytes * 2, 1 << 20),
+        )
+        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=5)
+        dead_letters = DeadLetterSink(producer, kafka.dead_letter_topic)
+        try:
+            yield IngestLoop(
+                consumer,
+                mapping.for_topic(),
+                ProfileWriter(store),
+                dead_letters,
+                batch_size=settings.ingest.batch_size,
+                batch_timeout_ms=settings.ingest.batch_timeout_ms,
+                max_message_bytes=settings.ingest.max_message_bytes,
+                workers=WorkerRegistry(store),
+                on_batch=on_batch,
+            )
+        finally:
+            consumer.close(autocommit=False)
+            dead_letters.close()

@@ -1,0 +1,234 @@
+"""The ingest loop: poll a micro-batch, make its effects durable in MongoDB, then commit offsets.
+
+Order per batch is what makes it lossless: translate every record (bad ones become dead letters),
+apply the events in one MongoDB transaction, wait for the dead letters to be acknowledged, and only then
+commit the Kafka offsets. A crash anywhere before the commit re-delivers the batch, and the writer's
+event-id check makes the second application a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kafka import KafkaConsumer
+from kafka.errors import CommitFailedError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from pymongo.errors import ConnectionFailure, PyMongoError
+
+from ingest import metrics
+from ingest.deadletter import DeadLetterSink
+from ingest.events import CanonicalEvent
+from ingest.mappings import SourceMapping
+from ingest.records import DeadLetter, SourceRecord, translate
+from operational.workers import WorkerRegistry
+from operational.writer import ProfileWriter
+
+log = logging.getLogger(__name__)
+HEARTBEAT_EVERY_S = 1.0
+
+
+@dataclass
+class BatchOutcome:
+    records: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    freshness_s: list[float] = field(default_factory=list)
+
+
+@dataclass
+class LoopTotals:
+    records: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+
+    def add(self, outcome: BatchOutcome) -> None:
+        self.records += outcome.records
+        self.applied += outcome.applied
+        self.duplicates += outcome.duplicates
+        self.dead_letters += outcome.dead_letters
+
+
+class IngestLoop:
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        mappings: dict[str, SourceMapping],
+        writer: ProfileWriter,
+        dead_letters: DeadLetterSink,
+        *,
+        batch_size: int,
+        batch_timeout_ms: int,
+        max_message_bytes: int,
+        workers: WorkerRegistry | None = None,
+        on_batch: Callable[[BatchOutcome], None] | None = None,
+    ) -> None:
+        self._consumer = consumer
+        self._mappings = mappings
+        self._writer = writer
+        self._dead_letters = dead_letters
+        self._batch_size = batch_size
+        self._batch_timeout_ms = batch_timeout_ms
+        self._max_bytes = max_message_bytes
+        self._workers = workers
+        self._on_batch = on_batch
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.totals = LoopTotals()
+        self._last_beat = 0.0
+
+    def run(self, stop: threading.Event) -> LoopTotals:
+        try:
+            while not stop.is_set():
+                self.step(stop)
+        finally:
+            if self._workers is not None:
+                self._workers.leave(self.worker_id)
+        return self.totals
+
+    def step(self, stop: threading.Event | None = None) -> BatchOutcome:
+        records = self._poll()
+        outcome = self._process(records, stop) if records else BatchOutcome()
+        self.totals.add(outcome)
+        self._beat()
+        if self._on_batch is not None and records:
+            self._on_batch(outcome)
+        return outcome
+
+    def _poll(self) -> list[SourceRecord]:
+        """Fill a batch up to its size, or until the batch timeout since the first poll."""
+        records: list[SourceRecord] = []
+        deadline = time.monotonic() + self._batch_timeout_ms / 1000
+        while len(records) < self._batch_size:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            polled = self._consumer.poll(timeout_ms=remaining_ms, max_records=self._batch_size - len(records))
+            for batch in polled.values():
+                records += [
+                    SourceRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in batch
+                ]
+            if records and not polled:
+                break
+        return records
+
+    def _process(self, records: list[SourceRecord], stop: threading.Event | None) -> BatchOutcome:
+        started = time.monotonic()
+        good: list[tuple[SourceRecord, CanonicalEvent]] = []
+        letters: list[DeadLetter] = []
+        for record in records:
+            result = translate(record, self._mappings, self._max_bytes)
+            if isinstance(result, DeadLetter):
+                letters.append(result)
+            else:
+                good.append((record, result))
+        applied, duplicates, refused = self._apply(good, stop)
+        letters += refused
+        for letter in letters:
+            self._dead_letters.send(letter)
+            log.warning(
+                "dead letter %s[%d]@%d: %s (%s)",
+                letter.record.topic,
+                letter.record.partition,
+                letter.record.offset,
+                letter.message,
+                letter.reason,
+            )
+        self._dead_letters.flush()
+        self._commit(records)
+        durable_ms = time.time() * 1000
+        freshness = [(durable_ms - r.timestamp_ms) / 1000 for r, _ in good]
+        self._observe(records, letters, freshness, time.monotonic() - started)
+        return BatchOutcome(len(records), applied, duplicates, len(letters), freshness)
+
+    def _apply(
+        self, good: list[tuple[SourceRecord, CanonicalEvent]], stop: threading.Event | None
+    ) -> tuple[int, int, list[DeadLetter]]:
+        """Retry while MongoDB is unreachable (never skip); isolate events MongoDB itself refuses."""
+        delay = 0.5
+        while True:
+            try:
+                result = self._writer.apply([event for _, event in good])
+                return result.applied, result.duplicates, []
+            except ConnectionFailure as exc:
+                if stop is not None and stop.is_set():
+                    raise
+                log.error("MongoDB unavailable (%s); retrying the batch in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            except PyMongoError:
+                if len(good) == 1:
+                    raise
+                return self._apply_one_by_one(good, stop)
+
+    def _apply_one_by_one(
+        self, good: list[tuple[SourceRecord, CanonicalEvent]], stop: threading.Event | None
+    ) -> tuple[int, int, list[DeadLetter]]:
+        applied = duplicates = 0
+        refused: list[DeadLetter] = []
+        for record, event in good:
+            try:
+                a, d, _ = self._apply([(record, event)], stop)
+            except PyMongoError as exc:
+                refused.append(DeadLetter(record, "store", "$", f"MongoDB refused the event: {exc}"))
+                continue
+            applied += a
+            duplicates += d
+        return applied, duplicates, refused
+
+    def _commit(self, records: list[SourceRecord]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            offsets[tp] = max(offsets.get(tp, -1), r.offset + 1)
+        try:
+            self._consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
+        except CommitFailedError as exc:
+            # The group rebalanced mid-batch: the new owner re-reads these records and the writer's
+            # event-id check turns them into no-ops, so nothing is lost or counted twice.
+            log.warning("offset commit refused after a rebalance (%s); records will be re-read", exc)
+
+    def _observe(
+        self, records: list[SourceRecord], letters: list[DeadLetter], freshness: list[float], seconds: float
+    ) -> None:
+        metrics.BATCH_SECONDS.observe(seconds)
+        for value in freshness:
+            metrics.FRESHNESS_SECONDS.observe(value)
+        handled = Counter(r.topic for r in records)
+        refused = Counter(lt.record.topic for lt in letters)
+        for topic, count in handled.items():
+            metrics.RECORDS.labels(topic, "ok").inc(count - refused[topic])
+        for topic, count in refused.items():
+            metrics.RECORDS.labels(topic, "dead_letter").inc(count)
+
+    def _beat(self) -> None:
+        now = time.monotonic()
+        if self._workers is None or now - self._last_beat < HEARTBEAT_EVERY_S:
+            return
+        self._last_beat = now
+        lag = 0
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            behind = max(highwater - self._consumer.position(tp), 0)
+            metrics.LAG.labels(tp.topic, str(tp.partition)).set(behind)
+            lag += behind
+        self._workers.beat(
+            self.worker_id,
+            {
+                "group": self._consumer.config["group_id"],
+                "assignment": sorted(f"{tp.topic}[{tp.partition}]" for tp in self._consumer.assignment()),
+                "lag": lag,
+                "records": self.totals.records,
+                "applied": self.totals.applied,
+                "dead_letters": self.totals.dead_letters,
+            },
+        )

@@ -1,0 +1,56 @@
+"""The dead-letter topic: refused records keep their original bytes, with the reason in headers.
+
+Headers follow Kafka Connect's DLQ habit (context in headers, payload untouched) so that a fixed
+record can be replayed to its source topic as it is.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from kafka import KafkaProducer
+from kafka.producer.future import FutureRecordMetadata
+
+from ingest.records import DeadLetter
+
+HEADER_PREFIX = "c360."
+
+
+def dead_letter_headers(letter: DeadLetter, failed_at: datetime) -> list[tuple[str, bytes]]:
+    record = letter.record
+    fields = {
+        "reason": letter.reason,
+        "field": letter.field,
+        "error": letter.message,
+        "source.topic": record.topic,
+        "source.partition": str(record.partition),
+        "source.offset": str(record.offset),
+        "failed_at": failed_at.isoformat(),
+    }
+    return [(HEADER_PREFIX + name, value.encode()) for name, value in fields.items()]
+
+
+class DeadLetterSink:
+    """Sends dead letters; `flush` raises if any was not acknowledged, before offsets are committed."""
+
+    def __init__(self, producer: KafkaProducer, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._pending: list[FutureRecordMetadata] = []
+
+    def send(self, letter: DeadLetter) -> None:
+        headers = dead_letter_headers(letter, datetime.now(UTC))
+        record = letter.record
+        self._pending.append(
+            self._producer.send(self._topic, value=record.value, key=record.key, headers=headers)
+        )
+
+    def flush(self, timeout_s: float = 30.0) -> int:
+        self._producer.flush(timeout=timeout_s)
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.get(timeout=timeout_s)
+        return len(pending)
+
+    def close(self) -> None:
+        self._producer.close()

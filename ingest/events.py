@@ -1,0 +1,111 @@
+"""The canonical event: the one shape every source is turned into before anything else sees it.
+
+Versioned (`schema_version`), immutable, with identifiers normalized and times in UTC at millisecond
+precision (what MongoDB and Delta store), and money as Decimal. `event_id` is deterministic, so that
+applying an event twice can be recognised and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
+
+from ingest.errors import InvalidEventError
+from ingest.normalize import normalize_email, normalize_id, normalize_phone
+
+SCHEMA_VERSION = 1
+_SLUG = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class IdentifierType(StrEnum):
+    CUSTOMER_ID = "customer_id"
+    ACCOUNT_ID = "account_id"
+    EMAIL = "email"
+    PHONE = "phone"
+    COOKIE = "cookie"
+    DEVICE_ID = "device_id"
+    LOYALTY_ID = "loyalty_id"
+
+
+_NORMALIZERS = {IdentifierType.EMAIL: normalize_email, IdentifierType.PHONE: normalize_phone}
+
+
+def _slug(value: str) -> str:
+    """Types, sources and channels become MongoDB field names: keep them to a safe alphabet."""
+    if not _SLUG.match(value):
+        raise ValueError(f"{value!r} must be lower-case letters, digits and _ (starting with a letter)")
+    return value
+
+
+def _utc_millis(value: datetime) -> datetime:
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+UtcMillis = Annotated[AwareDatetime, AfterValidator(_utc_millis)]
+
+
+class Identifier(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: IdentifierType
+    value: str
+
+    @model_validator(mode="after")
+    def _normalize(self) -> Identifier:
+        normalizer = _NORMALIZERS.get(self.type, normalize_id)
+        object.__setattr__(self, "value", normalizer(self.value))
+        return self
+
+    @property
+    def key(self) -> str:
+        """The identity-graph key, unique across types."""
+        return f"{self.type.value}:{self.value}"
+
+
+class CanonicalEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str
+    source: Slug
+    type: Slug
+    occurred_at: UtcMillis
+    channel: Slug | None = None
+    identifiers: tuple[Identifier, ...]
+    amount: Decimal | None = None
+    currency: str | None = None
+    attributes: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _check(self) -> CanonicalEvent:
+        if not self.identifiers:
+            raise ValueError("an event needs at least one identifier")
+        if self.amount is not None and not self.amount.is_finite():
+            raise ValueError("amount must be a finite decimal")
+        unique = tuple(dict.fromkeys(self.identifiers))
+        object.__setattr__(self, "identifiers", unique)
+        return self
+
+
+def event_id_for(source: str, natural_key: str) -> str:
+    """Stable id from the source's own record id: re-deliveries and replays map to the same event."""
+    digest = hashlib.blake2b(f"{source}\x1f{natural_key}".encode(), digest_size=16).hexdigest()
+    return f"{source}-{digest}"
+
+
+def build_event(**fields: Any) -> CanonicalEvent:
+    """Construct an event, turning pydantic's report into one InvalidEventError naming the field."""
+    try:
+        return CanonicalEvent(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "event"
+        raise InvalidEventError(field, first["msg"].removeprefix("Value error, ")) from None

@@ -1,0 +1,232 @@
+"""Declarative source mappings: a YAML file, not code, says how each topic becomes canonical events.
+
+A value is taken from a dotted `field` path of the JSON payload or is a `const`, optionally translated
+through `values`. See docs/MAPPINGS.md for the file format and ingest/mappings.yaml for the default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ingest.errors import MappingError
+from ingest.events import CanonicalEvent, IdentifierType, build_event, event_id_for
+from ingest.normalize import normalize_phone
+
+DEFAULT_MAPPING_FILE = Path(__file__).with_name("mappings.yaml")
+_MISSING = object()
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ValueSpec(_Spec):
+    """Where one value comes from: a payload field (dotted path) or a constant."""
+
+    field: str | None = None
+    const: Any = None
+    values: dict[str, Any] | None = None
+    required: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ValueSpec:
+        if (self.field is None) == (self.const is None):
+            raise ValueError("give exactly one of `field` or `const`")
+        return self
+
+    def extract(self, payload: dict[str, Any]) -> Any:
+        """The value, or _MISSING when an optional field is absent or null."""
+        if self.const is not None:
+            return self.const
+        value = _lookup(payload, self.field or "")
+        if value is _MISSING or value is None:
+            if self.required:
+                raise MappingError(self.field or "", "required field is missing")
+            return _MISSING
+        if self.values is not None:
+            key = str(value)
+            if key not in self.values:
+                raise MappingError(
+                    self.field or "", f"unexpected value {key!r}; known: {sorted(self.values)}"
+                )
+            return self.values[key]
+        return value
+
+
+class TimeSpec(ValueSpec):
+    format: Literal["iso8601", "epoch_ms", "epoch_s"] = "iso8601"
+    # The zone of naive timestamps; None refuses them (a silent local-time guess corrupts windows).
+    timezone: Literal["UTC"] | None = None
+
+
+class IdentifierSpec(ValueSpec):
+    type: IdentifierType
+    many: bool = False
+    region: str | None = None
+
+
+class SourceMapping(_Spec):
+    topic: str
+    source: str
+    type: ValueSpec
+    occurred_at: TimeSpec
+    event_id: list[str] = Field(default_factory=list)
+    channel: ValueSpec | None = None
+    identifiers: list[IdentifierSpec] = Field(min_length=1)
+    amount: ValueSpec | None = None
+    currency: ValueSpec | None = None
+    attributes: dict[str, ValueSpec] = Field(default_factory=dict)
+
+
+class MappingFile(_Spec):
+    version: Literal[1] = 1
+    sources: list[SourceMapping]
+
+    @model_validator(mode="after")
+    def _unique_topics(self) -> MappingFile:
+        topics = [s.topic for s in self.sources]
+        if len(topics) != len(set(topics)):
+            raise ValueError("each topic may be mapped once")
+        return self
+
+    def for_topic(self) -> dict[str, SourceMapping]:
+        return {s.topic: s for s in self.sources}
+
+
+def load_mapping_file(path: Path | None = None) -> MappingFile:
+    """Read and validate a mapping file; errors name the offending entry."""
+    with (path or DEFAULT_MAPPING_FILE).open() as fh:
+        return MappingFile.model_validate(yaml.safe_load(fh))
+
+
+def to_canonical(mapping: SourceMapping, payload: Any, raw: bytes) -> CanonicalEvent:
+    """Map one decoded payload to a canonical event; raises an IngestError naming the field."""
+    if not isinstance(payload, dict):
+        raise MappingError("$", f"expected a JSON object, got {type(payload).__name__}")
+    fields: dict[str, Any] = {
+        "event_id": _event_id(mapping, payload, raw),
+        "source": mapping.source,
+        "type": _text(mapping.type, payload),
+        "occurred_at": _time(mapping.occurred_at, payload),
+        "identifiers": _identifiers(mapping.identifiers, payload),
+        "attributes": _attributes(mapping.attributes, payload),
+    }
+    if mapping.channel is not None:
+        fields["channel"] = _optional(mapping.channel, payload, _text)
+    if mapping.amount is not None:
+        fields["amount"] = _optional(mapping.amount, payload, _money)
+    if mapping.currency is not None:
+        fields["currency"] = _optional(mapping.currency, payload, _text)
+    return build_event(**fields)
+
+
+def _lookup(payload: dict[str, Any], path: str) -> Any:
+    value: Any = payload
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _event_id(mapping: SourceMapping, payload: dict[str, Any], raw: bytes) -> str:
+    """From the source's record id when the mapping names one, else from the exact bytes."""
+    if not mapping.event_id:
+        return event_id_for(mapping.source, hashlib.blake2b(raw, digest_size=16).hexdigest())
+    parts = []
+    for path in mapping.event_id:
+        value = _lookup(payload, path)
+        if value is _MISSING or value is None or isinstance(value, dict | list):
+            raise MappingError(path, "event id field is missing or not a scalar")
+        parts.append(str(value).strip())
+    return event_id_for(mapping.source, "\x1f".join(parts))
+
+
+def _optional(spec: ValueSpec, payload: dict[str, Any], convert: Any) -> Any:
+    return None if spec.extract(payload) is _MISSING else convert(spec, payload)
+
+
+def _text(spec: ValueSpec, payload: dict[str, Any]) -> str:
+    value = spec.extract(payload)
+    if not isinstance(value, str):
+        raise MappingError(spec.field or "const", f"expected text, got {type(value).__name__}")
+    return value
+
+
+def _money(spec: ValueSpec, payload: dict[str, Any]) -> Decimal:
+    """Exact: JSON numbers arrive as Decimal (parse_float=Decimal), strings are parsed, floats refused."""
+    value = spec.extract(payload)
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise MappingError(spec.field or "const", f"expected a decimal amount, got {type(value).__name__}")
+    try:
+        amount = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise MappingError(spec.field or "const", f"{value!r} is not a decimal amount") from None
+    if not amount.is_finite():
+        raise MappingError(spec.field or "const", f"{value!r} is not a finite amount")
+    return amount
+
+
+def _time(spec: TimeSpec, payload: dict[str, Any]) -> datetime:
+    value = spec.extract(payload)
+    name = spec.field or "const"
+    try:
+        if spec.format == "iso8601":
+            if not isinstance(value, str):
+                raise TypeError
+            moment = datetime.fromisoformat(value.strip())
+        else:
+            if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+                raise TypeError
+            seconds = Decimal(value) / (1000 if spec.format == "epoch_ms" else 1)
+            moment = datetime.fromtimestamp(float(seconds), UTC)
+    except (TypeError, ValueError, ArithmeticError, OverflowError, OSError):
+        raise MappingError(name, f"{value!r} is not a {spec.format} timestamp") from None
+    if moment.tzinfo is None:
+        if spec.timezone is None:
+            raise MappingError(name, f"{value!r} has no UTC offset and the mapping declares no timezone")
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _identifiers(specs: list[IdentifierSpec], payload: dict[str, Any]) -> list[dict[str, str]]:
+    found: list[dict[str, str]] = []
+    for spec in specs:
+        value = spec.extract(payload)
+        if value is _MISSING:
+            continue
+        for item in value if spec.many and isinstance(value, list) else [value]:
+            if not isinstance(item, str | int) or isinstance(item, bool):
+                raise MappingError(
+                    spec.field or "const", f"identifier must be text, got {type(item).__name__}"
+                )
+            found.append(_identifier(spec, str(item)))
+    if not found:
+        raise MappingError("identifiers", "the payload carries none of the mapped identifiers")
+    return found
+
+
+def _identifier(spec: IdentifierSpec, value: str) -> dict[str, str]:
+    """Phones of a source outside the default region are read in the region the mapping names."""
+    if spec.region and spec.type is IdentifierType.PHONE:
+        try:
+            value = normalize_phone(value, spec.region)
+        except ValueError as exc:
+            raise MappingError(spec.field or "const", str(exc)) from None
+    return {"type": spec.type.value, "value": value}
+
+
+def _attributes(specs: dict[str, ValueSpec], payload: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, spec in specs.items():
+        value = spec.extract(payload)
+        if value is not _MISSING:
+            out[name] = value
+    return out

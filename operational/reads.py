@@ -1,0 +1,34 @@
+"""Profile reads for the API: by id (following merge redirects) and by any identifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.events import Identifier, IdentifierType
+from operational.store import Store
+
+MAX_REDIRECTS = 8
+
+
+class ProfileReader:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, profile_id: str) -> dict[str, Any] | None:
+        """The live profile; an id merged away resolves to its survivor."""
+        doc = self._store.profiles.find_one({"_id": profile_id})
+        for _ in range(MAX_REDIRECTS):
+            if doc is None or "merged_into" not in doc:
+                return doc
+            doc = self._store.profiles.find_one({"_id": doc["merged_into"]})
+        return None
+
+    def lookup(self, type_: IdentifierType, value: str) -> dict[str, Any] | None:
+        """Normalizes the value exactly as ingest does, so '  Ann@X.com' finds 'ann@x.com'."""
+        key = Identifier(type=type_, value=value).key
+        edge = self._store.identities.find_one({"_id": key}, {"profile_id": 1})
+        return None if edge is None else self.get(edge["profile_id"])
+
+    def recent_events(self, profile_id: str, limit: int) -> list[dict[str, Any]]:
+        cursor = self._store.events.find({"profile_id": profile_id}).sort("occurred_at", -1).limit(limit)
+        return list(cursor)

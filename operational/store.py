@@ -1,0 +1,80 @@
+"""The operational store's collections and indexes, in one place so every reader and writer agrees.
+
+profiles          one document per profile; merged-away profiles stay as `{_id, merged_into}` redirects
+identities        `_id` = identity key ("email:ann@x.com"), the identity graph's edges to a profile
+events            canonical events by `_id` = event id: the idempotence record and the recent timeline
+identity_events   merges (and later splits) with their evidence
+ingest_workers    one heartbeat document per running consumer, for readiness and lag
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC
+from decimal import Decimal
+from typing import Any
+
+from bson.codec_options import CodecOptions, TypeCodec, TypeRegistry
+from bson.decimal128 import Decimal128
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+
+class _DecimalCodec(TypeCodec):
+    """Money round-trips exactly: Python Decimal <-> BSON Decimal128, never float."""
+
+    python_type = Decimal
+    bson_type = Decimal128
+
+    def transform_python(self, value: Decimal) -> Decimal128:
+        return Decimal128(value)
+
+    def transform_bson(self, value: Decimal128) -> Decimal:
+        return value.to_decimal()
+
+
+CODEC_OPTIONS: CodecOptions[Any] = CodecOptions(
+    tz_aware=True, tzinfo=UTC, type_registry=TypeRegistry([_DecimalCodec()])
+)
+
+
+@dataclass(frozen=True)
+class Store:
+    client: MongoClient
+    db: Database
+
+    @classmethod
+    def connect(cls, client: MongoClient, database: str) -> Store:
+        return cls(client, client.get_database(database, codec_options=CODEC_OPTIONS))
+
+    @property
+    def profiles(self) -> Collection:
+        return self.db["profiles"]
+
+    @property
+    def identities(self) -> Collection:
+        return self.db["identities"]
+
+    @property
+    def events(self) -> Collection:
+        return self.db["events"]
+
+    @property
+    def identity_events(self) -> Collection:
+        return self.db["identity_events"]
+
+    @property
+    def ingest_workers(self) -> Collection:
+        return self.db["ingest_workers"]
+
+    def ensure_indexes(self) -> None:
+        """Idempotent; run before the first write so transactions never create collections mid-flight."""
+        for name in ("profiles", "identities", "events", "identity_events", "ingest_workers"):
+            if name not in self.db.list_collection_names(filter={"name": name}):
+                self.db.create_collection(name)
+        self.identities.create_index([("profile_id", ASCENDING)])
+        self.events.create_index([("profile_id", ASCENDING), ("occurred_at", DESCENDING)])
+        self.profiles.create_index([("merged_into", ASCENDING)], sparse=True)
+        self.identity_events.create_index([("survivor", ASCENDING)])
+        self.identity_events.create_index([("merged", ASCENDING)])

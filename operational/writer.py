@@ -1,0 +1,170 @@
+"""The profile writer: applies a micro-batch of canonical events to MongoDB in one transaction.
+
+Effects are durable and exactly-once when `apply` returns: events already recorded (by id) are skipped,
+identity keys, merges, event records and one update per touched profile commit together or not at all.
+Concurrent writers touching the same profiles conflict inside MongoDB and are retried by
+`with_transaction`, so several ingest processes in one consumer group converge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ReplaceOne, UpdateOne
+from pymongo.client_session import ClientSession
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from ingest.events import CanonicalEvent
+from operational.profile_delta import ProfileDelta
+from operational.stitching import Placement, group, place
+from operational.store import Store
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    applied: int
+    duplicates: int
+    profiles_touched: int
+    merges: int
+
+
+def event_document(event: CanonicalEvent, profile_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "_id": event.event_id,
+        "schema_version": event.schema_version,
+        "source": event.source,
+        "type": event.type,
+        "occurred_at": event.occurred_at,
+        "channel": event.channel,
+        "identifiers": [{"type": i.type.value, "value": i.value} for i in event.identifiers],
+        "amount": event.amount,
+        "currency": event.currency,
+        "attributes": event.attributes,
+        "profile_id": profile_id,
+        "ingested_at": now,
+    }
+
+
+class ProfileWriter:
+    def __init__(self, store: Store, clock: Clock = lambda: datetime.now(UTC)) -> None:
+        self._store = store
+        self._clock = clock
+
+    def apply(self, events: Sequence[CanonicalEvent]) -> ApplyResult:
+        unique = list({e.event_id: e for e in events}.values())
+        if not unique:
+            return ApplyResult(0, len(events) - len(unique), 0, 0)
+        with self._store.client.start_session() as session:
+            result: ApplyResult = session.with_transaction(
+                lambda s: self._apply(unique, s),
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+            )
+        return ApplyResult(
+            result.applied, len(events) - result.applied, result.profiles_touched, result.merges
+        )
+
+    def _apply(self, events: list[CanonicalEvent], session: ClientSession) -> ApplyResult:
+        store = self._store
+        seen = {
+            d["_id"]
+            for d in store.events.find(
+                {"_id": {"$in": [e.event_id for e in events]}}, {"_id": 1}, session=session
+            )
+        }
+        fresh = [e for e in events if e.event_id not in seen]
+        if not fresh:
+            return ApplyResult(0, 0, 0, 0)
+        keys = list({i.key for e in fresh for i in e.identifiers})
+        known = {
+            d["_id"]: d["profile_id"]
+            for d in store.identities.find({"_id": {"$in": keys}}, {"profile_id": 1}, session=session)
+        }
+        components = group(fresh, known)
+        contested = [pid for c in components if len(c.profiles) > 1 for pid in c.profiles]
+        stored = {d["_id"]: d for d in store.profiles.find({"_id": {"$in": contested}}, session=session)}
+        first_seen = {pid: doc.get("first_seen") for pid, doc in stored.items()}
+        placements = [place(c, known, first_seen) for c in components]
+        now = self._clock()
+        self._record_merges(placements, stored, now, session)
+        self._write(placements, stored, now, session)
+        return ApplyResult(len(fresh), 0, len(placements), sum(len(p.merged) for p in placements))
+
+    def _record_merges(
+        self,
+        placements: list[Placement],
+        stored: dict[str, dict[str, Any]],
+        now: datetime,
+        session: ClientSession,
+    ) -> None:
+        """Re-point everything of a merged profile at the survivor and leave a redirect behind."""
+        store = self._store
+        merges = [(p, loser) for p in placements for loser in p.merged]
+        if not merges:
+            return
+        for placement in (p for p in placements if p.merged):
+            losers = list(placement.merged)
+            retarget = {"$set": {"profile_id": placement.profile_id}}
+            store.identities.update_many({"profile_id": {"$in": losers}}, retarget, session=session)
+            store.events.update_many({"profile_id": {"$in": losers}}, retarget, session=session)
+            store.profiles.update_many(
+                {"merged_into": {"$in": losers}},
+                {"$set": {"merged_into": placement.profile_id}},
+                session=session,
+            )
+        store.profiles.bulk_write(
+            [
+                ReplaceOne({"_id": loser}, {"merged_into": p.profile_id, "merged_at": now})
+                for p, loser in merges
+            ],
+            ordered=False,
+            session=session,
+        )
+        store.identity_events.insert_many(
+            [
+                {
+                    "_id": f"merge:{loser}:{p.profile_id}",
+                    "kind": "merge",
+                    "survivor": p.profile_id,
+                    "merged": loser,
+                    "merged_first_seen": stored[loser].get("first_seen"),
+                    "evidence": p.component.evidence,
+                    "at": now,
+                }
+                for p, loser in merges
+            ],
+            session=session,
+        )
+
+    def _write(
+        self,
+        placements: list[Placement],
+        stored: dict[str, dict[str, Any]],
+        now: datetime,
+        session: ClientSession,
+    ) -> None:
+        store = self._store
+        identity_docs = []
+        event_docs = []
+        updates = []
+        for p in placements:
+            delta = ProfileDelta()
+            for event in p.component.events:
+                delta.add_event(event)
+                event_docs.append(event_document(event, p.profile_id, now))
+            for loser in p.merged:
+                delta.add_profile(stored[loser])
+            identity_docs += [
+                {"_id": key, "profile_id": p.profile_id, "created_at": now} for key in p.new_keys
+            ]
+            updates.append(UpdateOne({"_id": p.profile_id}, delta.to_update(now), upsert=True))
+        if identity_docs:
+            store.identities.insert_many(identity_docs, ordered=False, session=session)
+        store.events.insert_many(event_docs, ordered=False, session=session)
+        store.profiles.bulk_write(updates, ordered=False, session=session)
