@@ -59,18 +59,20 @@ def ingest_loop(
         )
         producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=5)
         dead_letters = DeadLetterSink(producer, kafka.dead_letter_topic)
+        loop = IngestLoop(
+            consumer,
+            mapping.for_topic(),
+            ProfileWriter(store),
+            dead_letters,
+            batch_size=settings.ingest.batch_size,
+            batch_timeout_ms=settings.ingest.batch_timeout_ms,
+            max_message_bytes=settings.ingest.max_message_bytes,
+            workers=WorkerRegistry(store),
+            on_batch=on_batch,
+        )
         try:
-            yield IngestLoop(
-                consumer,
-                mapping.for_topic(),
-                ProfileWriter(store),
-                dead_letters,
-                batch_size=settings.ingest.batch_size,
-                batch_timeout_ms=settings.ingest.batch_timeout_ms,
-                max_message_bytes=settings.ingest.max_message_bytes,
-                workers=WorkerRegistry(store),
-                on_batch=on_batch,
-            )
+            yield loop
+            loop.close()
         finally:
             consumer.close(autocommit=False)
             dead_letters.close()

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer
@@ -41,6 +42,21 @@ class BatchOutcome:
     duplicates: int = 0
     dead_letters: int = 0
     freshness_s: list[float] = field(default_factory=list)
+
+
+Translated = tuple[SourceRecord, CanonicalEvent]
+WriteResult = tuple[int, int, list[DeadLetter]]
+
+
+@dataclass
+class _InFlight:
+    """A batch handed to the writer thread, kept until its offsets are committed."""
+
+    records: list[SourceRecord]
+    good: list[Translated]
+    letters: list[DeadLetter]
+    write: Future[WriteResult]
+    started: float
 
 
 @dataclass
@@ -83,22 +99,66 @@ class IngestLoop:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.totals = LoopTotals()
         self._last_beat = 0.0
+        # One writer thread: MongoDB work of batch N overlaps polling and translating batch N+1, while
+        # batches still apply in order and offsets are committed only from this (the polling) thread.
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="c360-writer")
+        self._in_flight: _InFlight | None = None
 
     def run(self, stop: threading.Event) -> LoopTotals:
-        try:
-            while not stop.is_set():
-                self.step(stop)
-        finally:
-            if self._workers is not None:
-                self._workers.leave(self.worker_id)
+        """Consume until `stop` is set; the batch in flight is committed before returning."""
+        while not stop.is_set():
+            self.step(stop)
         return self.totals
 
+    def close(self) -> None:
+        """Commit the batch in flight (a graceful stop re-delivers nothing) and leave the registry."""
+        try:
+            self.drain()
+        finally:
+            self._writes.shutdown(wait=True)
+            if self._workers is not None:
+                self._workers.leave(self.worker_id)
+
     def step(self, stop: threading.Event | None = None) -> BatchOutcome:
+        """Poll and translate the next batch while the previous one is being written, then commit that one.
+
+        Returns the outcome of the batch committed by this step (empty when none was in flight).
+        """
         records = self._poll()
-        outcome = self._process(records, stop) if records else BatchOutcome()
-        self.totals.add(outcome)
+        translated = self._translate(records)
+        outcome = self.drain(stop)
+        if records:
+            good = translated[0]
+            write = self._writes.submit(self._apply, good, stop)
+            self._in_flight = _InFlight(records, *translated, write, time.monotonic())
         self._beat()
-        if self._on_batch is not None and records:
+        return outcome
+
+    def drain(self, stop: threading.Event | None = None) -> BatchOutcome:
+        """Wait for the batch in flight, dead-letter what was refused, and commit its offsets."""
+        batch, self._in_flight = self._in_flight, None
+        if batch is None:
+            return BatchOutcome()
+        applied, duplicates, refused = batch.write.result()
+        letters = batch.letters + refused
+        for letter in letters:
+            self._dead_letters.send(letter)
+            log.warning(
+                "dead letter %s[%d]@%d: %s (%s)",
+                letter.record.topic,
+                letter.record.partition,
+                letter.record.offset,
+                letter.message,
+                letter.reason,
+            )
+        self._dead_letters.flush()
+        self._commit(batch.records)
+        durable_ms = time.time() * 1000
+        freshness = [(durable_ms - r.timestamp_ms) / 1000 for r, _ in batch.good]
+        self._observe(batch.records, letters, freshness, time.monotonic() - batch.started)
+        outcome = BatchOutcome(len(batch.records), applied, duplicates, len(letters), freshness)
+        self.totals.add(outcome)
+        if self._on_batch is not None:
             self._on_batch(outcome)
         return outcome
 
@@ -119,9 +179,8 @@ class IngestLoop:
                 break
         return records
 
-    def _process(self, records: list[SourceRecord], stop: threading.Event | None) -> BatchOutcome:
-        started = time.monotonic()
-        good: list[tuple[SourceRecord, CanonicalEvent]] = []
+    def _translate(self, records: list[SourceRecord]) -> tuple[list[Translated], list[DeadLetter]]:
+        good: list[Translated] = []
         letters: list[DeadLetter] = []
         for record in records:
             result = translate(record, self._mappings, self._max_bytes)
@@ -129,28 +188,9 @@ class IngestLoop:
                 letters.append(result)
             else:
                 good.append((record, result))
-        applied, duplicates, refused = self._apply(good, stop)
-        letters += refused
-        for letter in letters:
-            self._dead_letters.send(letter)
-            log.warning(
-                "dead letter %s[%d]@%d: %s (%s)",
-                letter.record.topic,
-                letter.record.partition,
-                letter.record.offset,
-                letter.message,
-                letter.reason,
-            )
-        self._dead_letters.flush()
-        self._commit(records)
-        durable_ms = time.time() * 1000
-        freshness = [(durable_ms - r.timestamp_ms) / 1000 for r, _ in good]
-        self._observe(records, letters, freshness, time.monotonic() - started)
-        return BatchOutcome(len(records), applied, duplicates, len(letters), freshness)
+        return good, letters
 
-    def _apply(
-        self, good: list[tuple[SourceRecord, CanonicalEvent]], stop: threading.Event | None
-    ) -> tuple[int, int, list[DeadLetter]]:
+    def _apply(self, good: list[Translated], stop: threading.Event | None) -> WriteResult:
         """Retry while MongoDB is unreachable (never skip); isolate events MongoDB itself refuses."""
         delay = 0.5
         while True:
@@ -168,9 +208,7 @@ class IngestLoop:
                     raise
                 return self._apply_one_by_one(good, stop)
 
-    def _apply_one_by_one(
-        self, good: list[tuple[SourceRecord, CanonicalEvent]], stop: threading.Event | None
-    ) -> tuple[int, int, list[DeadLetter]]:
+    def _apply_one_by_one(self, good: list[Translated], stop: threading.Event | None) -> WriteResult:
         applied = duplicates = 0
         refused: list[DeadLetter] = []
         for record, event in good:

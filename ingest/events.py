@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
@@ -64,7 +65,7 @@ class Identifier(BaseModel):
         object.__setattr__(self, "value", normalizer(self.value))
         return self
 
-    @property
+    @cached_property
     def key(self) -> str:
         """The identity-graph key, unique across types."""
         return f"{self.type.value}:{self.value}"

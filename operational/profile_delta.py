@@ -18,6 +18,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from bson.decimal128 import Decimal128
@@ -25,6 +26,7 @@ from bson.decimal128 import Decimal128
 from ingest.events import CanonicalEvent
 
 
+@lru_cache(maxsize=1 << 18)
 def identifier_field(key: str) -> str:
     """Identifier values hold dots and @, which MongoDB update paths cannot address: use a hash."""
     return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ReplaceOne, UpdateOne
+from pymongo import ReplaceOne, UpdateMany, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
@@ -108,24 +108,21 @@ class ProfileWriter:
         merges = [(p, loser) for p in placements for loser in p.merged]
         if not merges:
             return
-        for placement in (p for p in placements if p.merged):
-            losers = list(placement.merged)
-            retarget = {"$set": {"profile_id": placement.profile_id}}
-            store.identities.update_many({"profile_id": {"$in": losers}}, retarget, session=session)
-            store.events.update_many({"profile_id": {"$in": losers}}, retarget, session=session)
-            store.profiles.update_many(
-                {"merged_into": {"$in": losers}},
-                {"$set": {"merged_into": placement.profile_id}},
-                session=session,
-            )
-        store.profiles.bulk_write(
-            [
-                ReplaceOne({"_id": loser}, {"merged_into": p.profile_id, "merged_at": now})
-                for p, loser in merges
-            ],
-            ordered=False,
-            session=session,
-        )
+        merging = [p for p in placements if p.merged]
+        retarget = [
+            UpdateMany({"profile_id": {"$in": list(p.merged)}}, {"$set": {"profile_id": p.profile_id}})
+            for p in merging
+        ]
+        store.identities.bulk_write(retarget, ordered=False, session=session)
+        store.events.bulk_write(retarget, ordered=False, session=session)
+        redirects: list[UpdateMany | ReplaceOne] = [
+            UpdateMany({"merged_into": {"$in": list(p.merged)}}, {"$set": {"merged_into": p.profile_id}})
+            for p in merging
+        ]
+        redirects += [
+            ReplaceOne({"_id": loser}, {"merged_into": p.profile_id, "merged_at": now}) for p, loser in merges
+        ]
+        store.profiles.bulk_write(redirects, ordered=False, session=session)
         store.identity_events.insert_many(
             [
                 {

@@ -1,0 +1,90 @@
+"""Genuine servers for the suite: a mongod replica set and a Tansu broker on free ports in a tmp dir.
+
+They start only when a test asks for `settings` (or a fixture built on it), once per session, and stop at
+its end; unit tests never pay for them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+
+from c360.servers import LocalServers, settings_for_local
+from c360.settings import LocalServerSettings, Settings, load_settings
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports the kernel hands out as free, all held open together so they are distinct."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def _test_servers(home: Path) -> dict[str, object]:
+    """`local` settings for test servers: free ports (a dev stack may run too) and a small cache."""
+    mongo_port, kafka_port = _free_ports(2)
+    return {"home": home, "mongo_port": mongo_port, "kafka_port": kafka_port, "mongo_cache_gb": 0.25}
+
+
+@pytest.fixture
+def local_server_settings(tmp_path: Path) -> Iterator[LocalServerSettings]:
+    """Settings for a private pair of servers (own home, free ports), for tests that start and stop them.
+
+    The home is deleted afterwards: each mongod preallocates ~300 MB of journal, and pytest keeps tmp dirs.
+    """
+    local = load_settings(local=_test_servers(tmp_path / "servers")).local
+    yield local
+    shutil.rmtree(local.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings pointing at the session's servers, with the short Kafka group timings Tansu needs."""
+    base = load_settings(
+        local=_test_servers(tmp_path_factory.mktemp("servers")),
+        mongo={"database": "c360_test"},
+        kafka={"session_timeout_ms": 2_000, "heartbeat_interval_ms": 300},
+    )
+    servers = LocalServers(base.local)
+    servers.up()
+    try:
+        yield settings_for_local(base)
+    finally:
+        servers.down()
+        shutil.rmtree(servers.home)
+
+
+@pytest.fixture(scope="session")
+def mongo_client(settings: Settings) -> Iterator[MongoClient]:
+    with MongoClient(settings.mongo.uri) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(settings: Settings) -> str:
+    return settings.kafka.bootstrap_servers
+
+
+@pytest.fixture
+def fresh_db(mongo_client: MongoClient) -> Iterator[str]:
+    """A database name of this test's own, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield name
+    mongo_client.drop_database(name)
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Makes unique Kafka topic/group names; Tansu may loop on rebalance when a group id is reused."""
+    test = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[:40]
+    return lambda prefix: f"{prefix}-{test}-{uuid.uuid4().hex[:8]}"
