@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from fastapi import FastAPI
 from kafka import KafkaConsumer, KafkaProducer
 from pymongo import MongoClient
 
+from api.app import create_app
 from c360.settings import Settings
 from ingest.consumer import BatchOutcome, IngestLoop
 from ingest.deadletter import DeadLetterSink
@@ -76,3 +78,10 @@ def ingest_loop(
         finally:
             consumer.close(autocommit=False)
             dead_letters.close()
+
+
+@contextmanager
+def api_app(settings: Settings) -> Iterator[FastAPI]:
+    """The REST API wired to the configured MongoDB."""
+    with open_store(settings) as store:
+        yield create_app(store)

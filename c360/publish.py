@@ -14,17 +14,8 @@ from typing import Protocol
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import TopicAlreadyExistsError
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+
+from c360.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +75,7 @@ def publish(
     total = len(messages) if isinstance(messages, Sized) else None
     sent = 0
     try:
-        with _progress_bar(progress) as bar:
+        with progress_bar(progress) as bar:
             task = bar.add_task("publishing", total=total)
             for message in messages:
                 future = producer.send(message.topic, key=message.key, value=message.value)
@@ -100,23 +91,3 @@ def publish(
     if failures:
         raise RuntimeError(f"{len(failures)} of {sent} messages were not delivered: {failures[0]!r}")
     return sent
-
-
-class _RateColumn(ProgressColumn):
-    """Messages per second; rich's own speed column assumes bytes."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f} msg/s", style="progress.data.speed")
-
-
-def _progress_bar(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
-    )

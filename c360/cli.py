@@ -1,0 +1,17 @@
+"""The `c360` command: one entry point, a sub-command per job, `--help` on each."""
+
+from __future__ import annotations
+
+import typer
+
+from c360.commands import demo, dev, ingest, serve, world
+
+app = typer.Typer(
+    help="c360: real-time Customer 360 profiles from Kafka into MongoDB, served over REST.",
+    no_args_is_help=True,
+)
+app.add_typer(dev.app, name="dev")
+app.add_typer(ingest.app, name="ingest")
+app.add_typer(world.app, name="world")
+app.command()(serve.serve)
+app.command()(demo.demo)
