@@ -15,3 +15,7 @@ app.add_typer(ingest.app, name="ingest")
 app.add_typer(world.app, name="world")
 app.command()(serve.serve)
 app.command()(demo.demo)
+
+
+if __name__ == "__main__":
+    app()

@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 import time
+from contextlib import nullcontext
 from typing import Annotated
 
 import typer
@@ -50,10 +51,11 @@ def run(
         f"into {settings.mongo.database} as group {settings.kafka.group_id}"
     )
     started = time.monotonic()
-    with Live(console=console, disable=quiet, refresh_per_second=4) as live:
+    with Live(console=console, refresh_per_second=4, transient=True) if not quiet else nullcontext() as live:
 
-        def show(_: BatchOutcome) -> None:
-            live.update(_status(loop.totals, time.monotonic() - started))
+        def show(outcome: BatchOutcome) -> None:
+            if live is not None:
+                live.update(_status(loop.totals, time.monotonic() - started))
 
         with ingest_loop(settings, on_batch=show) as loop:
             totals = loop.run(stop)
