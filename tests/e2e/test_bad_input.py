@@ -1,0 +1,90 @@
+"""Bad input never stops the pipeline and never costs a good event: each bad record lands in the dead
+letter topic with its reason, its source position and its original bytes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kafka import KafkaProducer
+
+from c360.bootstrap import ingest_loop
+from c360.world import TOPIC_CLICKSTREAM, TOPIC_EMAIL, TOPIC_TRANSACTIONS, generate_world
+from tests.e2e.support import Pipeline, assert_profiles_match_ground_truth, run_until
+
+pytestmark = pytest.mark.e2e
+
+GOOD_TX = {
+    "txn_id": "TX-x",
+    "account": "ACC-1",
+    "amount": "1.00",
+    "currency": "GBP",
+    "dc": "D",
+    "channel": "atm",
+    "booked_at": "2026-11-01T10:00:00Z",
+}
+BAD: list[tuple[str, str, bytes | None, str]] = [
+    ("malformed json", TOPIC_TRANSACTIONS, b'{"txn_id": "TX-bad", "account": ', "decode"),
+    ("binary", TOPIC_TRANSACTIONS, bytes(range(256)), "decode"),
+    ("null value", TOPIC_TRANSACTIONS, None, "decode"),
+    ("oversize", TOPIC_TRANSACTIONS, json.dumps(GOOD_TX | {"pad": "x" * 30_000}).encode(), "decode"),
+    ("not an object", TOPIC_TRANSACTIONS, b'"just a string"', "mapping"),
+    ("amount wrong type", TOPIC_TRANSACTIONS, json.dumps(GOOD_TX | {"amount": {"v": 1}}).encode(), "mapping"),
+    (
+        "time wrong type",
+        TOPIC_CLICKSTREAM,
+        b'{"event_id": "e", "cookie": "ck_1", "action": "page_view", "ts": "yesterday"}',
+        "mapping",
+    ),
+    (
+        "missing identifier",
+        TOPIC_CLICKSTREAM,
+        b'{"event_id": "e2", "action": "page_view", "ts": 1}',
+        "mapping",
+    ),
+    (
+        "invalid email",
+        TOPIC_EMAIL,
+        b'{"message_id": "m", "recipient": "not-an-email", "event": "sent", '
+        b'"timestamp": "2026-01-01 00:00:00"}',
+        "invalid_event",
+    ),
+]
+
+
+def test_bad_records_dead_lettered_good_ones_all_applied_consumer_keeps_going(pipeline: Pipeline) -> None:
+    pipeline.settings.ingest.max_message_bytes = 20_000
+    world = generate_world(people=300, events_per_person=10, seed=13)
+    half = len(world.messages) // 2
+    producer = KafkaProducer(bootstrap_servers=pipeline.settings.kafka.bootstrap_servers)
+    pipeline.publish(world.messages[:half])
+    positions = {}
+    for name, topic, value, _ in BAD:
+        meta = producer.send(pipeline.topic(topic), key=name.encode(), value=value).get(timeout=10)
+        positions[name] = (meta.topic, meta.partition, meta.offset)
+    producer.flush()
+
+    with ingest_loop(pipeline.settings) as loop:
+        run_until(loop, lambda: loop.totals.records >= half + len(BAD))
+        assert loop.totals.dead_letters == len(BAD)
+        # The same consumer goes on with the rest of the world after the bad records.
+        pipeline.publish(world.messages[half:])
+        run_until(loop, lambda: loop.totals.records >= len(world.messages) + len(BAD))
+    producer.close()
+
+    assert loop.totals.applied == len(world.messages)
+    assert_profiles_match_ground_truth(world, pipeline.store)
+    letters = {r.key.decode(): r for r in pipeline.dead_letters(len(BAD))}
+    assert set(letters) == {name for name, *_ in BAD}
+    for name, _, value, reason in BAD:
+        record = letters[name]
+        headers = {k: v.decode() for k, v in record.headers}
+        topic, partition, offset = positions[name]
+        assert record.value == value, name
+        assert headers["c360.reason"] == reason, (name, headers)
+        assert headers["c360.error"], name
+        assert (
+            headers["c360.source.topic"],
+            int(headers["c360.source.partition"]),
+            int(headers["c360.source.offset"]),
+        ) == (topic, partition, offset), name
