@@ -1,0 +1,138 @@
+"""The REST API over a genuine MongoDB: lookups, redirects after merges, 404/422 and readiness."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from fastapi.testclient import TestClient
+from pymongo import MongoClient
+
+from api.app import create_app
+from c360.settings import Settings
+from ingest.events import build_event
+from operational.store import Store
+from operational.workers import WorkerRegistry
+from operational.writer import ProfileWriter
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(settings: Settings, fresh_db: str) -> Iterator[Store]:
+    client = MongoClient(settings.mongo.uri, tz_aware=True)
+    store = Store.connect(client, fresh_db)
+    store.ensure_indexes()
+    writer = ProfileWriter(store)
+    writer.apply(
+        [
+            build_event(
+                event_id="a1",
+                source="store",
+                type="order",
+                occurred_at=T0,
+                channel="store",
+                identifiers=[{"type": "phone", "value": "+447911123456"}],
+                amount=Decimal("19.99"),
+            ),
+            build_event(
+                event_id="a2",
+                source="web",
+                type="login",
+                occurred_at=T0 + timedelta(days=1),
+                channel="web",
+                identifiers=[
+                    {"type": "cookie", "value": "ck_9"},
+                    {"type": "email", "value": "ann@shop.co.uk"},
+                ],
+            ),
+        ]
+    )
+    # A third event stitches the two profiles: the phone's (older) survives.
+    writer.apply(
+        [
+            build_event(
+                event_id="a3",
+                source="crm",
+                type="contact",
+                occurred_at=T0 + timedelta(days=2),
+                identifiers=[
+                    {"type": "phone", "value": "07911 123456"},
+                    {"type": "email", "value": "ann@shop.co.uk"},
+                ],
+            )
+        ]
+    )
+    yield store
+    client.close()
+
+
+@pytest.fixture
+def client(store: Store) -> TestClient:
+    return TestClient(create_app(store))
+
+
+def test_lookup_normalizes_the_value_and_returns_the_whole_profile(client: TestClient) -> None:
+    response = client.get("/profiles/lookup", params={"type": "email", "value": "  ANN@Shop.co.uk "})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["event_count"] == 3
+    assert body["stats"]["order"] == {"count": 1, "amount": "19.99"}
+    assert body["stats"]["login"] == {"count": 1, "amount": None}
+    assert body["first_seen"] == "2026-06-01T09:30:00Z"
+    assert body["last_seen"] == "2026-06-03T09:30:00Z"
+    assert body["channels"] == {"store": "2026-06-01T09:30:00Z", "web": "2026-06-02T09:30:00Z"}
+    assert [(i["type"], i["value"]) for i in body["identifiers"]] == [
+        ("cookie", "ck_9"),
+        ("email", "ann@shop.co.uk"),
+        ("phone", "+447911123456"),
+    ]
+    assert len(body["merged_from"]) == 1
+    by_phone = client.get("/profiles/lookup", params={"type": "phone", "value": "+44 7911 123456"}).json()
+    assert by_phone["id"] == body["id"]
+
+
+def test_merged_id_resolves_to_survivor(client: TestClient) -> None:
+    survivor = client.get("/profiles/lookup", params={"type": "cookie", "value": "ck_9"}).json()
+    merged_id = survivor["merged_from"][0]
+    response = client.get(f"/profiles/{merged_id}")
+    assert response.status_code == 200
+    assert (response.json()["id"], response.json()["requested_id"]) == (survivor["id"], merged_id)
+    events = client.get(f"/profiles/{merged_id}/events", params={"limit": 2}).json()
+    assert [e["event_id"] for e in events] == ["a3", "a2"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "fragment"),
+    [
+        ("/profiles/p00000000000000000000", {}, 404, "not found"),
+        ("/profiles/not-an-id", {}, 422, "pattern"),
+        ("/profiles/lookup", {"type": "email", "value": "nobody@shop.co.uk"}, 404, "no profile holds"),
+        ("/profiles/lookup", {"type": "email", "value": "not an email"}, 422, "invalid email"),
+        ("/profiles/lookup", {"type": "phone", "value": "12"}, 422, "invalid phone"),
+        ("/profiles/lookup", {"type": "shoe_size", "value": "9"}, 422, "Input should be"),
+        ("/profiles/lookup", {"type": "email"}, 422, "Field required"),
+        ("/profiles/p00000000000000000000/events", {"limit": 0}, 422, "greater than"),
+    ],
+)
+def test_errors_are_4xx_with_a_message(client: TestClient, path, params, status, fragment) -> None:
+    response = client.get(path, params=params)
+    assert response.status_code == status
+    assert fragment in response.text
+
+
+def test_readiness_needs_mongo_and_a_live_ingest_worker(client: TestClient, store: Store) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    not_ready = client.get("/ready")
+    assert not_ready.status_code == 503 and not_ready.json()["mongo"] == "ok"
+    WorkerRegistry(store).beat("w1", {"lag": 0})
+    ready = client.get("/ready")
+    assert ready.status_code == 200 and ready.json()["ingest_workers"] == 1
+
+
+def test_openapi_is_served(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    assert "/profiles/lookup" in client.get("/openapi.json").json()["paths"]
