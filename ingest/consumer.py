@@ -35,15 +35,6 @@ log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 1.0
 
 
-@dataclass
-class BatchOutcome:
-    records: int = 0
-    applied: int = 0
-    duplicates: int = 0
-    dead_letters: int = 0
-    freshness_s: list[float] = field(default_factory=list)
-
-
 Translated = tuple[SourceRecord, CanonicalEvent]
 WriteResult = tuple[int, int, list[DeadLetter]]
 
@@ -66,11 +57,18 @@ class LoopTotals:
     duplicates: int = 0
     dead_letters: int = 0
 
-    def add(self, outcome: BatchOutcome) -> None:
-        self.records += outcome.records
-        self.applied += outcome.applied
-        self.duplicates += outcome.duplicates
-        self.dead_letters += outcome.dead_letters
+    def add(self, other: LoopTotals) -> None:
+        self.records += other.records
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.dead_letters += other.dead_letters
+
+
+@dataclass
+class BatchOutcome(LoopTotals):
+    """One committed batch: its counts, and per record the seconds from Kafka timestamp to durable."""
+
+    freshness_s: list[float] = field(default_factory=list)
 
 
 class IngestLoop:

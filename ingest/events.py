@@ -8,20 +8,26 @@ applying an event twice can be recognised and changes nothing.
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from ingest.errors import InvalidEventError
 from ingest.normalize import normalize_email, normalize_id, normalize_phone
 
 SCHEMA_VERSION = 1
-_SLUG = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class IdentifierType(StrEnum):
@@ -37,19 +43,13 @@ class IdentifierType(StrEnum):
 _NORMALIZERS = {IdentifierType.EMAIL: normalize_email, IdentifierType.PHONE: normalize_phone}
 
 
-def _slug(value: str) -> str:
-    """Types, sources and channels become MongoDB field names: keep them to a safe alphabet."""
-    if not _SLUG.match(value):
-        raise ValueError(f"{value!r} must be lower-case letters, digits and _ (starting with a letter)")
-    return value
-
-
 def _utc_millis(value: datetime) -> datetime:
     value = value.astimezone(UTC)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-Slug = Annotated[str, AfterValidator(_slug)]
+# Types, sources and channels become MongoDB field names: keep them to a safe alphabet.
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 UtcMillis = Annotated[AwareDatetime, AfterValidator(_utc_millis)]
 
 
