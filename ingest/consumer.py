@@ -33,6 +33,8 @@ from operational.writer import ProfileWriter
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 1.0
+# Between short polls the loop checks whether the batch in flight is written, to commit it at once.
+POLL_SLICE_MS = 20
 
 
 Translated = tuple[SourceRecord, CanonicalEvent]
@@ -46,7 +48,7 @@ class _InFlight:
     records: list[SourceRecord]
     good: list[Translated]
     letters: list[DeadLetter]
-    write: Future[WriteResult]
+    write: Future[tuple[WriteResult, float]]
     started: float
 
 
@@ -117,27 +119,26 @@ class IngestLoop:
             if self._workers is not None:
                 self._workers.leave(self.worker_id)
 
-    def step(self, stop: threading.Event | None = None) -> BatchOutcome:
-        """Poll and translate the next batch while the previous one is being written, then commit that one.
+    def step(self, stop: threading.Event | None = None) -> None:
+        """Poll and translate the next batch while the previous one is being written.
 
-        Returns the outcome of the batch committed by this step (empty when none was in flight).
+        The batch in flight is committed as soon as its write finishes (checked between short polls),
+        so pipelining adds no latency; batches still apply in order, one at a time.
         """
-        records = self._poll()
+        records = self._poll(stop)
         translated = self._translate(records)
-        outcome = self.drain(stop)
+        self.drain(stop)
         if records:
-            good = translated[0]
-            write = self._writes.submit(self._apply, good, stop)
+            write = self._writes.submit(self._timed_apply, translated[0], stop)
             self._in_flight = _InFlight(records, *translated, write, time.monotonic())
         self._beat()
-        return outcome
 
-    def drain(self, stop: threading.Event | None = None) -> BatchOutcome:
+    def drain(self, stop: threading.Event | None = None) -> None:
         """Wait for the batch in flight, dead-letter what was refused, and commit its offsets."""
         batch, self._in_flight = self._in_flight, None
         if batch is None:
-            return BatchOutcome()
-        applied, duplicates, refused = batch.write.result()
+            return
+        (applied, duplicates, refused), durable_ms = batch.write.result()
         letters = batch.letters + refused
         for letter in letters:
             self._dead_letters.send(letter)
@@ -151,16 +152,14 @@ class IngestLoop:
             )
         self._dead_letters.flush()
         self._commit(batch.records)
-        durable_ms = time.time() * 1000
         freshness = [(durable_ms - r.timestamp_ms) / 1000 for r, _ in batch.good]
         self._observe(batch.records, letters, freshness, time.monotonic() - batch.started)
         outcome = BatchOutcome(len(batch.records), applied, duplicates, len(letters), freshness)
         self.totals.add(outcome)
         if self._on_batch is not None:
             self._on_batch(outcome)
-        return outcome
 
-    def _poll(self) -> list[SourceRecord]:
+    def _poll(self, stop: threading.Event | None) -> list[SourceRecord]:
         """Fill a batch up to its size, or until the batch timeout since the first poll."""
         records: list[SourceRecord] = []
         deadline = time.monotonic() + self._batch_timeout_ms / 1000
@@ -168,11 +167,15 @@ class IngestLoop:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 break
-            polled = self._consumer.poll(timeout_ms=remaining_ms, max_records=self._batch_size - len(records))
+            polled = self._consumer.poll(
+                timeout_ms=min(remaining_ms, POLL_SLICE_MS), max_records=self._batch_size - len(records)
+            )
             for batch in polled.values():
                 records += [
                     SourceRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in batch
                 ]
+            if self._in_flight is not None and self._in_flight.write.done():
+                self.drain(stop)
             if records and not polled:
                 break
         return records
@@ -187,6 +190,11 @@ class IngestLoop:
             else:
                 good.append((record, result))
         return good, letters
+
+    def _timed_apply(self, good: list[Translated], stop: threading.Event | None) -> tuple[WriteResult, float]:
+        """Runs on the writer thread; stamps when the profiles became durable (and readable)."""
+        result = self._apply(good, stop)
+        return result, time.time() * 1000
 
     def _apply(self, good: list[Translated], stop: threading.Event | None) -> WriteResult:
         """Retry while MongoDB is unreachable (never skip); isolate events MongoDB itself refuses."""

@@ -88,7 +88,11 @@ class ProfileWriter:
         }
         components = group(fresh, known)
         contested = [pid for c in components if len(c.profiles) > 1 for pid in c.profiles]
-        stored = {d["_id"]: d for d in store.profiles.find({"_id": {"$in": contested}}, session=session)}
+        stored = (
+            {d["_id"]: d for d in store.profiles.find({"_id": {"$in": contested}}, session=session)}
+            if contested
+            else {}
+        )
         first_seen = {pid: doc.get("first_seen") for pid, doc in stored.items()}
         placements = [place(c, known, first_seen) for c in components]
         now = self._clock()
