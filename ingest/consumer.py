@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from bson.errors import BSONError
 from kafka import KafkaConsumer
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
@@ -32,6 +33,8 @@ from operational.workers import WorkerRegistry
 from operational.writer import ProfileWriter
 
 log = logging.getLogger(__name__)
+# What MongoDB or the BSON encoder refuse in an event itself (not a passing outage): dead-letter it.
+REFUSED_BY_STORE = (PyMongoError, BSONError, OverflowError)
 HEARTBEAT_EVERY_S = 1.0
 # Between short polls the loop checks whether the batch in flight is written, to commit it at once.
 POLL_SLICE_MS = 20
@@ -209,7 +212,7 @@ class IngestLoop:
                 log.error("MongoDB unavailable (%s); retrying the batch in %.1fs", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
-            except PyMongoError:
+            except REFUSED_BY_STORE:
                 if len(good) == 1:
                     raise
                 return self._apply_one_by_one(good, stop)
@@ -220,7 +223,7 @@ class IngestLoop:
         for record, event in good:
             try:
                 a, d, _ = self._apply([(record, event)], stop)
-            except PyMongoError as exc:
+            except REFUSED_BY_STORE as exc:
                 refused.append(DeadLetter(record, "store", "$", f"MongoDB refused the event: {exc}"))
                 continue
             applied += a

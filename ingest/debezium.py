@@ -32,7 +32,6 @@ import base64
 import binascii
 import json
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -310,9 +309,7 @@ def _update_description(value: Any) -> tuple[dict[str, Any] | None, tuple[str, .
     updated = value.get("updatedFields")
     if isinstance(updated, str):
         updated = _mongo_document(updated, "updateDescription.updatedFields")
-    elif isinstance(updated, dict):
-        updated = _from_bson(updated)
-    elif updated is not None:
+    elif updated is not None and not isinstance(updated, dict):
         raise DecodeError("updateDescription.updatedFields", f"expected a string, got {_kind(updated)}")
     removed = value.get("removedFields")
     if removed is not None:
@@ -734,7 +731,7 @@ def _json(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value, parse_float=Decimal, parse_constant=_refuse_constant)
+        return _JSON.decode(value)
     except (ValueError, RecursionError):
         raise _Bad(f"not valid JSON: {value!r:.60}") from None
 
@@ -781,21 +778,26 @@ def _mongo_id(text: str) -> Any:
 
 def _mongo_json(text: str, field: str) -> Any:
     try:
-        parsed = json_util.loads(text, json_options=_MONGO_JSON, parse_float=Decimal)
+        return _MONGO_DECODER.decode(text)
     except _BSON_ERRORS as exc:
         raise DecodeError(field, f"not valid MongoDB Extended JSON: {exc}"[:200]) from None
-    return _from_bson(parsed)
+
+
+def _mongo_object(obj: dict[str, Any]) -> Any:
+    """One JSON object, bottom-up: an Extended JSON type wrapper ($oid, $date, ...) becomes its value.
+
+    bson's own hook makes the BSON type, and `_from_bson` the plain Python value c360 keeps; objects
+    without `$` keys (nearly all of them) pass through untouched, in a single parse.
+    """
+    for name in obj:
+        if name[:1] == "$":
+            return _from_bson(json_util.object_hook(obj, _MONGO_JSON))
+    return obj
 
 
 def _from_bson(value: Any) -> Any:
     """BSON types as c360 keeps them: exact decimals, plain ints, hex ids, aware datetimes."""
     kind = type(value)
-    if kind is dict:
-        return {name: _from_bson(item) for name, item in value.items()}
-    if kind is list:
-        return [_from_bson(item) for item in value]
-    if kind in (str, int, bool, Decimal, datetime) or value is None:
-        return value
     if kind is ObjectId:
         return str(value)
     if kind is Int64:
@@ -804,11 +806,12 @@ def _from_bson(value: Any) -> Any:
         return value.to_decimal()
     if kind is float:
         return Decimal(repr(value))
-    if kind is uuid.UUID:
-        return value
     if isinstance(value, bytes):  # bson Binary subclasses bytes
         return value.as_uuid() if getattr(value, "subtype", 0) == 4 else bytes(value)
-    return value  # Timestamp, Regex, Code, MinKey/MaxKey: kept as bson gives them
+    return value  # str, int, datetime, UUID, Timestamp, Regex, Code, MinKey/MaxKey: as bson gives them
+
+
+_MONGO_DECODER = json.JSONDecoder(object_hook=_mongo_object, parse_float=Decimal)
 
 
 # --- small helpers -------------------------------------------------------------------------------------
@@ -821,7 +824,7 @@ def _parse(raw: bytes | None, max_bytes: int, field: str) -> Any:
     if len(raw) > max_bytes:
         raise DecodeError(field, f"message of {len(raw)} bytes exceeds the limit of {max_bytes}")
     try:
-        return json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse_constant)
+        return _JSON.decode(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise DecodeError(field, f"not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
@@ -884,3 +887,7 @@ def _kind(value: Any) -> str:
 
 def _refuse_constant(name: str) -> None:
     raise _Bad(f"{name} is not valid JSON")
+
+
+# One decoder for all: json.loads(...) with arguments builds a new JSONDecoder on every call.
+_JSON = json.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant)

@@ -19,6 +19,9 @@ from bson.decimal128 import Decimal128
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import CollectionInvalid, OperationFailure
+
+NAMESPACE_EXISTS = 48
 
 
 class _DecimalCodec(TypeCodec):
@@ -69,10 +72,16 @@ class Store:
         return self.db["ingest_workers"]
 
     def ensure_indexes(self) -> None:
-        """Idempotent; run before the first write so transactions never create collections mid-flight."""
+        """Idempotent and safe when several processes start at once on a fresh database; run before the
+        first write so that transactions never create collections mid-flight."""
         for name in ("profiles", "identities", "events", "identity_events", "ingest_workers"):
-            if name not in self.db.list_collection_names(filter={"name": name}):
+            try:
                 self.db.create_collection(name)
+            except CollectionInvalid:
+                pass  # exists already
+            except OperationFailure as exc:
+                if exc.code != NAMESPACE_EXISTS:  # another process created it a moment ago
+                    raise
         self.identities.create_index([("profile_id", ASCENDING)])
         self.events.create_index([("profile_id", ASCENDING), ("occurred_at", DESCENDING)])
         self.profiles.create_index([("merged_into", ASCENDING)], sparse=True)

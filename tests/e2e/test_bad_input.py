@@ -43,6 +43,13 @@ BAD: list[tuple[str, str, bytes | None, str]] = [
         "mapping",
     ),
     (
+        "integer beyond 64 bits",
+        TOPIC_CLICKSTREAM,
+        b'{"event_id": "e3", "cookie": "ck_1", "action": "page_view", "ts": 1, '
+        b'"device": 123456789012345678901234567890}',
+        "store",
+    ),
+    (
         "invalid email",
         TOPIC_EMAIL,
         b'{"message_id": "m", "recipient": "not-an-email", "event": "sent", '

@@ -133,6 +133,13 @@ def test_readiness_needs_mongo_and_a_live_ingest_worker(client: TestClient, stor
     assert ready.status_code == 200 and ready.json()["ingest_workers"] == 1
 
 
+def test_metrics_exposed_for_prometheus(client: TestClient) -> None:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "python_gc_objects_collected_total" in response.text
+
+
 def test_openapi_is_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     assert "/profiles/lookup" in client.get("/openapi.json").json()["paths"]
