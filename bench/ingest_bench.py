@@ -21,6 +21,7 @@ import shlex
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +43,7 @@ from rich.table import Table
 from c360.bootstrap import ingest_loop
 from c360.progress import progress_bar
 from c360.publish import ensure_topics, publish
-from c360.servers import LocalServers, kafka_bootstrap, mongo_uri
+from c360.servers import LocalServers, ServerError, kafka_bootstrap, mongo_uri
 from c360.settings import Settings, load_settings
 from c360.world import DEFAULT_SEED, Message, generate_world
 from ingest.consumer import BatchOutcome, IngestLoop
@@ -76,6 +77,7 @@ class Plan:
 class Result:
     date: str
     machine: str
+    code: str  # git commit, "+dirty" when the working tree differs from it
     command: str
     people: int
     events: int
@@ -85,11 +87,13 @@ class Result:
     raw_wall_s: float
     e2e_events_per_s: float
     e2e_wall_s: float
+    e2e_events_per_s_by_tenth: list[int]  # does the rate hold up as the database grows?
     ratio: float
     check_profiles: tuple[int, int]  # (live profiles found, people expected)
     check_events: tuple[int, int]  # (events stored, messages published)
     dead_letters: int
     duplicates: int
+    merges: int  # identity merges the ingest made (profiles found to be one person)
     freshness: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -168,7 +172,7 @@ def main(
         raise typer.BadParameter("give both --mongo-uri and --bootstrap, or neither")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the servers
     run = uuid.uuid4().hex[:8]
-    command = "python -m bench.ingest_bench " + shlex.join(sys.argv[1:])
+    command = f"python -m bench.ingest_bench {shlex.join(sys.argv[1:])}".rstrip()
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="c360-bench-")))
         uri, kafka = stack.enter_context(_servers(work, mongo_uri_, bootstrap, mongo_cache_gb))
@@ -230,11 +234,13 @@ def _run(settings: Settings, prefix: str, plan: Plan, command: str) -> Result:
             )
         (first_at, first_records), last_at = commits[0], commits[-1][0]
         e2e_rate = (n - first_records) / (last_at - first_at)
-        console.print(f"end-to-end ingest: {e2e_rate:,.0f} events/s")
+        tenths = _rate_by_tenth(commits, n)
+        console.print(f"end-to-end ingest: {e2e_rate:,.0f} events/s; by tenth of N: {tenths}")
         found = _counts(settings)
         result = Result(
             date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             machine=_machine(),
+            code=_code_version(),
             command=command,
             people=n_people,
             events=n,
@@ -244,16 +250,31 @@ def _run(settings: Settings, prefix: str, plan: Plan, command: str) -> Result:
             raw_wall_s=raw_wall,
             e2e_events_per_s=e2e_rate,
             e2e_wall_s=last_at - entered,
+            e2e_events_per_s_by_tenth=tenths,
             ratio=e2e_rate / raw_rate,
             check_profiles=(found[0], n_people),
             check_events=(found[1], n),
             dead_letters=loop.totals.dead_letters,
             duplicates=loop.totals.duplicates,
+            merges=found[2],
         )
         if plan.freshness_seconds is not None:
             collecting = True
             result.freshness = _freshness(loop, settings, prefix, plan, 0.5 * e2e_rate, fresh)
     return result
+
+
+def _rate_by_tenth(commits: list[tuple[float, int]], n: int) -> list[int]:
+    """The commit rate over each tenth of the N records (the first batch only starts the clock)."""
+    rates: list[int] = []
+    done = commits[0][1]
+    mark_at, mark_done = commits[0][0], done
+    for at, records in commits[1:]:
+        done += records
+        if done >= n * (len(rates) + 1) / 10 or done >= n:
+            rates.append(round((done - mark_done) / (at - mark_at)))
+            mark_at, mark_done = at, done
+    return rates
 
 
 def _step_until(loop: IngestLoop, done: Callable[[], bool], tick: Callable[[], None]) -> None:
@@ -296,7 +317,7 @@ def _raw_consume(settings: Settings, topics: list[str], n: int) -> tuple[float, 
                 if got:
                     count, moved = count + got, now
                     bar.update(task, completed=count)
-                elif first and now - moved > STALL_S:
+                elif now - (moved or started) > STALL_S:
                     raise RuntimeError(f"raw consume stalled at {count:,} of {n:,} messages")
     finally:
         consumer.close(autocommit=False)
@@ -417,11 +438,12 @@ def _percentile(ordered: list[float], p: float) -> float:
     return ordered[max(math.ceil(p / 100 * len(ordered)) - 1, 0)]
 
 
-def _counts(settings: Settings) -> tuple[int, int]:
-    """(live profiles, stored events) in the run's database."""
+def _counts(settings: Settings) -> tuple[int, int, int]:
+    """(live profiles, stored events, identity merges) in the run's database."""
     with MongoClient(settings.mongo.uri) as client:
         db = client[settings.mongo.database]
-        return db.profiles.count_documents({"merged_into": {"$exists": False}}), db.events.count_documents({})
+        live = db.profiles.count_documents({"merged_into": {"$exists": False}})
+        return live, db.events.count_documents({}), db.identity_events.count_documents({"kind": "merge"})
 
 
 @contextmanager
@@ -444,11 +466,34 @@ def _servers(
     servers = LocalServers(local)
     try:
         with console.status("starting mongod and Tansu"):
-            servers.up()
+            try:
+                servers.up()
+            except ServerError as exc:  # seen: a start-up check reading mongod's pid file mid-rewrite
+                console.print(f"[yellow]servers did not start ({str(exc).splitlines()[0]}); retrying once")
+                servers.up()
         yield mongo_uri(local), kafka_bootstrap(local)
     finally:
         servers.down()
+        _kill_strays(local.home)
         shutil.rmtree(local.home, ignore_errors=True)
+
+
+def _kill_strays(home: Path) -> None:
+    """Safety net: kill processes still running with or logging into this run's server home.
+
+    Seen once: a failed start (mongod's pid file read while mongod rewrote it) orphaned a broker.
+    """
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace")
+            stdout = os.readlink(proc / "fd" / "1") if (proc / "fd" / "1").exists() else ""
+            if str(home) in argv or stdout.startswith(str(home)):
+                os.kill(int(proc.name), signal.SIGKILL)
+                console.print(f"[yellow]killed stray server process {proc.name}: {argv[:80]!r}")
+        except OSError:
+            continue
 
 
 def _free_ports(count: int) -> list[int]:
@@ -488,7 +533,24 @@ def _machine() -> str:
         (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
         platform.processor() or "unknown CPU",
     )
-    return f"{len(os.sched_getaffinity(0))} cores, {model}"
+    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else "MemTotal: 0 kB"
+    memory_gb = int(meminfo.split("MemTotal:", 1)[1].split()[0]) / 1024**2
+    return f"{len(os.sched_getaffinity(0))} cores, {model}, {memory_gb:.0f} GB RAM"
+
+
+def _code_version() -> str:
+    """The commit the measured code is at; read-only git calls (no index refresh, no lock)."""
+    git = ["git", "--no-optional-locks", "-C", str(ROOT)]
+    try:
+        sha = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        clean = subprocess.run(
+            [*git, "diff", "--quiet", "HEAD", "--", "c360", "ingest", "operational"]
+        ).returncode
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha.stdout.strip() + ("" if clean == 0 else "+dirty")
 
 
 def _report(result: Result, docs: bool) -> None:
@@ -499,7 +561,7 @@ def _report(result: Result, docs: bool) -> None:
     table.add_column("bar")
     table.add_row("raw consume (kafka-python)", f"{result.raw_msgs_per_s:,.0f} msg/s", "")
     table.add_row("end-to-end ingest", f"{result.e2e_events_per_s:,.0f} events/s", "")
-    table.add_row("ratio e2e / raw", f"{result.ratio:.0%}", _bar(result.ratio >= RATIO_BAR, ">= 50%"))
+    table.add_row("ratio e2e / raw", f"{result.ratio:.1%}", _bar(result.ratio >= RATIO_BAR, ">= 50%"))
     if fresh:
         table.add_row(
             "freshness rate (target, achieved)",
@@ -514,9 +576,11 @@ def _report(result: Result, docs: bool) -> None:
     table.add_row("live profiles / people", f"{live:,} / {people:,}", _bar(live == people, "equal"))
     table.add_row("events stored / published", f"{stored:,} / {n:,}", _bar(stored == n, "equal"))
     table.add_row("dead letters, duplicates", f"{result.dead_letters:,}, {result.duplicates:,}", "")
+    table.add_row("identity merges", f"{result.merges:,}", "")
     console.print(table)
     console.print(
-        f"machine: {result.machine}; batch size {result.batch_size}, {result.partitions} partitions"
+        f"machine: {result.machine}; code {result.code}; "
+        f"batch size {result.batch_size}, {result.partitions} partitions"
     )
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -545,9 +609,9 @@ def _append_docs_row(result: Result) -> None:
     bars = ", ".join(("pass" if ok else "FAIL") + f" {name}" for name, ok in result.bars.items())
     check = "ok" if result.check_ok else "MISMATCH"
     row = (
-        f"| {result.date} | {result.machine} | `{result.command}` | {result.events:,} | "
+        f"| {result.date} | {result.machine} | {result.code} | `{result.command}` | {result.events:,} | "
         f"{result.batch_size} / {result.partitions} | {result.raw_msgs_per_s:,.0f} | "
-        f"{result.e2e_events_per_s:,.0f} | {result.ratio:.0%} | {freshness} | {bars}; check {check} |\n"
+        f"{result.e2e_events_per_s:,.0f} | {result.ratio:.1%} | {freshness} | {bars}; check {check} |\n"
     )
     DOCS_FILE.write_text(text.replace(DOCS_END_MARKER, row + DOCS_END_MARKER, 1))
     console.print(f"recorded in {DOCS_FILE.relative_to(ROOT)}")

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ReplaceOne, UpdateMany, UpdateOne
 from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -49,6 +50,29 @@ def event_document(event: CanonicalEvent, profile_id: str, now: datetime) -> dic
         "profile_id": profile_id,
         "ingested_at": now,
     }
+
+
+STATEMENTS_PER_COMMAND = 1_000
+
+
+def update_statements(
+    collection: Collection, statements: list[dict[str, Any]], session: ClientSession
+) -> None:
+    """Raw `update` commands: pymongo's UpdateOne/UpdateMany objects re-validate every update document,
+    which cost about a tenth of the writer's time on large batches."""
+    for start in range(0, len(statements), STATEMENTS_PER_COMMAND):
+        chunk = statements[start : start + STATEMENTS_PER_COMMAND]
+        reply = collection.database.command(
+            {"update": collection.name, "updates": chunk, "ordered": False}, session=session
+        )
+        if reply.get("writeErrors") or reply.get("writeConcernError"):
+            raise BulkWriteError(reply)
+
+
+def _statement(
+    query: dict[str, Any], update: dict[str, Any], *, upsert: bool = False, multi: bool = False
+) -> dict[str, Any]:
+    return {"q": query, "u": update, "upsert": upsert, "multi": multi}
 
 
 class ProfileWriter:
@@ -114,19 +138,23 @@ class ProfileWriter:
             return
         merging = [p for p in placements if p.merged]
         retarget = [
-            UpdateMany({"profile_id": {"$in": list(p.merged)}}, {"$set": {"profile_id": p.profile_id}})
+            _statement(
+                {"profile_id": {"$in": list(p.merged)}}, {"$set": {"profile_id": p.profile_id}}, multi=True
+            )
             for p in merging
         ]
-        store.identities.bulk_write(retarget, ordered=False, session=session)
-        store.events.bulk_write(retarget, ordered=False, session=session)
-        redirects: list[UpdateMany | ReplaceOne] = [
-            UpdateMany({"merged_into": {"$in": list(p.merged)}}, {"$set": {"merged_into": p.profile_id}})
+        update_statements(store.identities, retarget, session)
+        update_statements(store.events, retarget, session)
+        redirects = [
+            _statement(
+                {"merged_into": {"$in": list(p.merged)}}, {"$set": {"merged_into": p.profile_id}}, multi=True
+            )
             for p in merging
         ]
         redirects += [
-            ReplaceOne({"_id": loser}, {"merged_into": p.profile_id, "merged_at": now}) for p, loser in merges
+            _statement({"_id": loser}, {"merged_into": p.profile_id, "merged_at": now}) for p, loser in merges
         ]
-        store.profiles.bulk_write(redirects, ordered=False, session=session)
+        update_statements(store.profiles, redirects, session)
         store.identity_events.insert_many(
             [
                 {
@@ -164,8 +192,8 @@ class ProfileWriter:
             identity_docs += [
                 {"_id": key, "profile_id": p.profile_id, "created_at": now} for key in p.new_keys
             ]
-            updates.append(UpdateOne({"_id": p.profile_id}, delta.to_update(now), upsert=True))
+            updates.append(_statement({"_id": p.profile_id}, delta.to_update(now), upsert=True))
         if identity_docs:
             store.identities.insert_many(identity_docs, ordered=False, session=session)
         store.events.insert_many(event_docs, ordered=False, session=session)
-        store.profiles.bulk_write(updates, ordered=False, session=session)
+        update_statements(store.profiles, updates, session)
