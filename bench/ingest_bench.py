@@ -36,7 +36,10 @@ from typing import Annotated, Any, NamedTuple
 import typer
 import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
 from pymongo import MongoClient
+from pymongo.collection import Collection
+from pymongo.write_concern import WriteConcern
 from rich.console import Console
 from rich.table import Table
 
@@ -85,6 +88,8 @@ class Result:
     partitions: int
     raw_msgs_per_s: float
     raw_wall_s: float
+    # The least any sink that stores each record pays: kafka-python + json.loads + pymongo insert_many.
+    raw_sink_msgs_per_s: float
     e2e_events_per_s: float
     e2e_wall_s: float
     e2e_events_per_s_by_tenth: list[int]  # does the rate hold up as the database grows?
@@ -213,6 +218,11 @@ def _run(settings: Settings, prefix: str, plan: Plan, command: str) -> Result:
 
     raw_rate, raw_wall = _raw_consume(settings, topics, n)
     console.print(f"raw consume: {raw_rate:,.0f} msg/s")
+    with MongoClient(settings.mongo.uri) as client:
+        scratch = client[f"{settings.mongo.database}_rawsink"]
+        sink_rate, _ = _raw_consume(settings, topics, n, sink=_raw_sink(scratch["records"]), label="raw sink")
+        client.drop_database(scratch.name)
+    console.print(f"raw sink (consume + json.loads + insert_many): {sink_rate:,.0f} msg/s")
 
     commits: list[tuple[float, int]] = []  # (monotonic time of the commit, records in the batch)
     fresh: list[float] = []
@@ -248,6 +258,7 @@ def _run(settings: Settings, prefix: str, plan: Plan, command: str) -> Result:
             partitions=plan.partitions,
             raw_msgs_per_s=raw_rate,
             raw_wall_s=raw_wall,
+            raw_sink_msgs_per_s=sink_rate,
             e2e_events_per_s=e2e_rate,
             e2e_wall_s=last_at - entered,
             e2e_events_per_s_by_tenth=tenths,
@@ -289,13 +300,30 @@ def _step_until(loop: IngestLoop, done: Callable[[], bool], tick: Callable[[], N
             raise RuntimeError(f"ingest stalled at {seen:,} records for {STALL_S:.0f}s")
 
 
-def _raw_consume(settings: Settings, topics: list[str], n: int) -> tuple[float, float]:
-    """A bare consumer with the pipeline's fetch settings; (msgs/s after the first poll, wall s with join)."""
+def _raw_sink(collection: Collection) -> Callable[[list[ConsumerRecord]], None]:
+    """Store each record's JSON as one document: no mapping, no profile, no transaction, no index."""
+    majority = collection.with_options(write_concern=WriteConcern("majority"))
+
+    def sink(records: list[ConsumerRecord]) -> None:
+        majority.insert_many([json.loads(r.value) for r in records], ordered=False)
+
+    return sink
+
+
+def _raw_consume(
+    settings: Settings,
+    topics: list[str],
+    n: int,
+    sink: Callable[[list[ConsumerRecord]], None] | None = None,
+    label: str = "raw consume",
+) -> tuple[float, float]:
+    """A bare consumer with the pipeline's fetch settings, handing each poll to `sink` when given;
+    (msgs/s after the first poll, wall s with join)."""
     kafka = settings.kafka
     consumer = KafkaConsumer(
         *topics,
         bootstrap_servers=kafka.bootstrap_servers,
-        group_id=f"{kafka.group_id}-raw",
+        group_id=f"{kafka.group_id}-{label.replace(' ', '-')}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         session_timeout_ms=kafka.session_timeout_ms,
@@ -308,9 +336,12 @@ def _raw_consume(settings: Settings, topics: list[str], n: int) -> tuple[float, 
     first_at = moved = 0.0
     try:
         with progress_bar() as bar:
-            task = bar.add_task("raw consume", total=n)
+            task = bar.add_task(label, total=n)
             while count < n:
-                got = sum(len(batch) for batch in consumer.poll(timeout_ms=1000).values())
+                records = [r for batch in consumer.poll(timeout_ms=1000).values() for r in batch]
+                if records and sink is not None:
+                    sink(records)
+                got = len(records)
                 now = time.monotonic()
                 if got and not first:
                     first, first_at = got, now
@@ -318,7 +349,7 @@ def _raw_consume(settings: Settings, topics: list[str], n: int) -> tuple[float, 
                     count, moved = count + got, now
                     bar.update(task, completed=count)
                 elif now - (moved or started) > STALL_S:
-                    raise RuntimeError(f"raw consume stalled at {count:,} of {n:,} messages")
+                    raise RuntimeError(f"{label} stalled at {count:,} of {n:,} messages")
     finally:
         consumer.close(autocommit=False)
     return (count - first) / (moved - first_at), moved - started
@@ -560,6 +591,8 @@ def _report(result: Result, docs: bool) -> None:
     table.add_column("value", justify="right")
     table.add_column("bar")
     table.add_row("raw consume (kafka-python)", f"{result.raw_msgs_per_s:,.0f} msg/s", "")
+    sink = f"{result.raw_sink_msgs_per_s:,.0f} msg/s"
+    table.add_row("raw sink (+ json.loads + pymongo insert_many)", sink, "")
     table.add_row("end-to-end ingest", f"{result.e2e_events_per_s:,.0f} events/s", "")
     table.add_row("ratio e2e / raw", f"{result.ratio:.1%}", _bar(result.ratio >= RATIO_BAR, ">= 50%"))
     if fresh:
@@ -611,6 +644,7 @@ def _append_docs_row(result: Result) -> None:
     row = (
         f"| {result.date} | {result.machine} | {result.code} | `{result.command}` | {result.events:,} | "
         f"{result.batch_size} / {result.partitions} | {result.raw_msgs_per_s:,.0f} | "
+        f"{result.raw_sink_msgs_per_s:,.0f} | "
         f"{result.e2e_events_per_s:,.0f} | {result.ratio:.1%} | {freshness} | {bars}; check {check} |\n"
     )
     DOCS_FILE.write_text(text.replace(DOCS_END_MARKER, row + DOCS_END_MARKER, 1))

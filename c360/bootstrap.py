@@ -57,6 +57,7 @@ def ingest_loop(
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
             max_poll_records=settings.ingest.batch_size,
+            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             max_partition_fetch_bytes=max(settings.ingest.max_message_bytes * 2, 1 << 20),
         )
         producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=5)

@@ -186,7 +186,10 @@ class _Server(ABC):
             )
 
     def spawn(self) -> None:
-        """Start the process in its own session, so it outlives the CLI or test run that started it."""
+        """Start the process in its own session, so it outlives the CLI or test run that started it.
+
+        The pid file is ours alone: mongod's own --pidfilepath rewrites it during start-up, and a check
+        reading it mid-rewrite took a starting server for a dead one."""
         for directory in (self.home, self.data_dir):
             if directory is not None:
                 directory.mkdir(parents=True, exist_ok=True)
@@ -259,7 +262,6 @@ class _Mongo(_Server):
         return [
             str(self.binary),
             "--dbpath", str(self.data_dir),
-            "--pidfilepath", str(self.pid_file),
             "--port", str(self.port),
             "--bind_ip", HOST,
             "--replSet", REPLICA_SET,

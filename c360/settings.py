@@ -36,6 +36,8 @@ class KafkaSettings(_Section):
     dead_letter_topic: str = "c360.deadletter"
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000
+    # How long the broker may hold a fetch that has no new data: the floor of ingest latency at low rates.
+    fetch_max_wait_ms: int = 20
 
 
 class IngestSettings(_Section):
