@@ -42,7 +42,7 @@ class ApplyResult:
     merges: int
 
 
-def event_document(event: CanonicalEvent, profile_id: str, now: datetime) -> dict[str, Any]:
+def event_document(event: CanonicalEvent, profile_id: str | None, now: datetime) -> dict[str, Any]:
     return {
         "_id": event.event_id,
         "schema_version": event.schema_version,
@@ -130,7 +130,9 @@ class ProfileWriter:
         placements = [place(c, known, first_seen) for c in components]
         now = self._clock()
         self._record_merges(placements, stored, now, session)
-        self._write(placements, stored, now, session)
+        # Deletes and truncates belong to no profile until their rows say whose they were.
+        unplaced = [event_document(e, None, now) for e in fresh if not e.identifiers]
+        self._write(placements, stored, now, unplaced, session)
         self._write_rows(fresh, placements, session)
         return ApplyResult(len(fresh), 0, len(placements), sum(len(p.merged) for p in placements))
 
@@ -187,11 +189,11 @@ class ProfileWriter:
         placements: list[Placement],
         stored: dict[str, dict[str, Any]],
         now: datetime,
+        event_docs: list[dict[str, Any]],
         session: ClientSession,
     ) -> None:
         store = self._store
         identity_docs = []
-        event_docs = []
         updates = []
         for p in placements:
             delta = ProfileDelta()
@@ -207,7 +209,8 @@ class ProfileWriter:
         if identity_docs:
             store.identities.insert_many(identity_docs, ordered=False, session=session)
         store.events.insert_many(event_docs, ordered=False, session=session)
-        update_statements(store.profiles, updates, session)
+        if updates:
+            update_statements(store.profiles, updates, session)
 
     def _write_rows(
         self, fresh: list[CanonicalEvent], placements: list[Placement], session: ClientSession
