@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pymongo import MongoClient
 
 from c360.bootstrap import ingest_loop
 from c360.publish import ensure_topics
@@ -64,6 +65,38 @@ class Connector:
                 self.process.kill()
                 self.process.wait()
             self.process = None
+
+
+@dataclass
+class LiveCdc:
+    """One test's private CDC pipeline: settings (own database, group, dead-letter topic, mapping file
+    with renamed CDC topics), the topics, the operational store and the connector process."""
+
+    settings: Settings
+    topics: list[str]
+    store: Store
+    connector: Connector
+
+
+def live_cdc(
+    settings: Settings,
+    database: str,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    renames: dict[str, str],
+    name: str,
+    properties: dict[str, Any],
+) -> LiveCdc:
+    configured = settings.model_copy(deep=True)
+    configured.mongo.database = database
+    configured.kafka.group_id = unique_name("group")
+    configured.kafka.dead_letter_topic = unique_name("deadletter")
+    configured.ingest.mapping_file = tmp_path / "mappings.yaml"
+    topics = cdc_mapping(configured.ingest.mapping_file, renames)
+    store = Store.connect(MongoClient(configured.mongo.uri, tz_aware=True), database)
+    store.ensure_indexes()
+    config = write_connector_config(tmp_path / f"{name}.toml", name, properties)
+    return LiveCdc(configured, topics, store, Connector(config, configured, tmp_path / "connect.log"))
 
 
 def write_connector_config(path: Path, name: str, properties: dict[str, Any]) -> Path:

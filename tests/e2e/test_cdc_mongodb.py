@@ -17,8 +17,7 @@ from bson.decimal128 import Decimal128
 from pymongo import MongoClient
 
 from c360.settings import Settings
-from operational.store import Store
-from tests.e2e.cdc_support import Connector, cdc_mapping, running_ingest, until, write_connector_config
+from tests.e2e.cdc_support import live_cdc, running_ingest, until
 
 pytestmark = pytest.mark.e2e
 DAY = datetime(2026, 2, 3, 10, 0, tzinfo=UTC)
@@ -47,33 +46,24 @@ def test_mongodb_changes_reach_profiles(
          "date_of_birth": datetime(1980, 5, 1, tzinfo=UTC), "address": {"city": "Leeds", "postcode": "LS1"}}
     )  # fmt: skip
 
-    configured = settings.model_copy(deep=True)
-    configured.mongo.database = fresh_db
-    configured.kafka.group_id = unique_name("group")
-    configured.kafka.dead_letter_topic = unique_name("deadletter")
-    configured.ingest.mapping_file = tmp_path / "mappings.yaml"
-    topics = cdc_mapping(
-        configured.ingest.mapping_file, {"retail.retail": f"{retail}.{retail}", "crm": retail}
+    live = live_cdc(
+        settings,
+        fresh_db,
+        unique_name,
+        tmp_path,
+        {"retail.retail": f"{retail}.{retail}", "crm": retail},
+        retail,
+        {
+            "connector.class": "io.debezium.connector.mongodb.MongoDbConnector",
+            "mongodb.connection.string": settings.mongo.uri,
+            "topic.prefix": retail,
+            "collection.include.list": f"{retail}.users,{retail}.online_orders,{retail}.store_orders",
+        },
     )
-    store = Store.connect(MongoClient(configured.mongo.uri, tz_aware=True), fresh_db)
-    store.ensure_indexes()
-    connector = Connector(
-        write_connector_config(
-            tmp_path / "retail.toml",
-            retail,
-            {
-                "connector.class": "io.debezium.connector.mongodb.MongoDbConnector",
-                "mongodb.connection.string": configured.mongo.uri,
-                "topic.prefix": retail,
-                "collection.include.list": f"{retail}.users,{retail}.online_orders,{retail}.store_orders",
-            },
-        ),
-        configured,
-        tmp_path / "connect.log",
-    )
+    configured, store, connector = live.settings, live.store, live.connector
     latencies: list[float] = []
     try:
-        with running_ingest(configured, topics):
+        with running_ingest(configured, live.topics):
             connector.start()
             person = {"first_name": "Ann", "last_name": "Lee", "gender": "F", "date_of_birth": "1980-05-01",
                       "address": {"city": "Leeds", "postcode": "LS1"}}  # fmt: skip

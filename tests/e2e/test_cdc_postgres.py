@@ -15,11 +15,9 @@ from typing import Any
 import psycopg
 import pytest
 from kafka import KafkaProducer
-from pymongo import MongoClient
 
 from c360.settings import Settings
-from operational.store import Store
-from tests.e2e.cdc_support import Connector, cdc_mapping, running_ingest, until, write_connector_config
+from tests.e2e.cdc_support import live_cdc, running_ingest, until
 from tests.e2e.support import Pipeline
 from tests.postgres import PASSWORD, USER, PostgresServer
 
@@ -71,7 +69,6 @@ def _has(expected: list[Any]) -> Callable[[dict[str, Any]], bool]:
 def test_postgres_changes_reach_profiles(
     postgres: PostgresServer,
     settings: Settings,
-    mongo_client: MongoClient,
     fresh_db: str,
     unique_name: Callable[[str], str],
     tmp_path: Path,
@@ -94,39 +91,32 @@ def test_postgres_changes_reach_profiles(
     )
     source.execute("INSERT INTO identity_map VALUES ('retail', 'R-1', 'C-1')")
 
-    configured = settings.model_copy(deep=True)
-    configured.mongo.database = fresh_db
-    configured.kafka.group_id = unique_name("group")
-    configured.kafka.dead_letter_topic = unique_name("deadletter")
-    configured.ingest.mapping_file = tmp_path / "mappings.yaml"
-    topics = cdc_mapping(configured.ingest.mapping_file, {"crm": name, "retail": name + "_retail"})
-    store = Store.connect(MongoClient(configured.mongo.uri, tz_aware=True), fresh_db)
-    store.ensure_indexes()
-    connector = Connector(
-        write_connector_config(
-            tmp_path / "crm.toml",
-            name,
-            {
-                "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
-                "database.hostname": "127.0.0.1",
-                "database.port": postgres.port,
-                "database.user": USER,
-                "database.password": PASSWORD,
-                "database.dbname": name,
-                "topic.prefix": name,
-                "plugin.name": "pgoutput",
-                "publication.name": "c360",
-                "publication.autocreate.mode": "disabled",
-                "slot.name": name,
-                "table.include.list": ",".join(f"public.{t}" for t in TABLES),
-            },
-        ),
-        configured,
-        tmp_path / "connect.log",
+    live = live_cdc(
+        settings,
+        fresh_db,
+        unique_name,
+        tmp_path,
+        {"crm": name, "retail": name + "_retail"},
+        name,
+        {
+            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+            "database.hostname": "127.0.0.1",
+            "database.port": postgres.port,
+            "database.user": USER,
+            "database.password": PASSWORD,
+            "database.dbname": name,
+            "topic.prefix": name,
+            "plugin.name": "pgoutput",
+            "publication.name": "c360",
+            "publication.autocreate.mode": "disabled",
+            "slot.name": name,
+            "table.include.list": ",".join(f"public.{t}" for t in TABLES),
+        },
     )
+    configured, store, connector = live.settings, live.store, live.connector
     latencies: list[float] = []
     try:
-        with running_ingest(configured, topics):
+        with running_ingest(configured, live.topics):
             connector.start()
             card = ("[1]", "CC-GOLD", Decimal("5000.00"), Decimal("120.55"), "open")
             until(store, "customer_id:C-1", _has([card]), "the snapshot")
