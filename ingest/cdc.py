@@ -11,6 +11,7 @@ state and give None.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -40,9 +41,7 @@ def change_to_canonical(
         raise MappingError("after", "an update without the row's full state cannot replace the row")
     row_key = None if op == "truncate" else row_key_of(mapping, image, decoded.key)
     position = encode_position(decoded.position)
-    natural = f"{mapping.table}\x1f{row_key}\x1f{decoded.op}\x1f{position}"
-    if position is None:  # no log position: only the exact bytes identify a re-delivery
-        natural += "\x1f" + (value or b"").hex()
+    natural = f"{mapping.table}\x1f{row_key}\x1f{decoded.op}\x1f{_log_identity(decoded, value)}"
     return build_event(
         event_id=event_id_for(mapping.source, natural),
         source=mapping.source,
@@ -58,6 +57,19 @@ def change_to_canonical(
             "row": columns_of(mapping.columns, image) if op == "upsert" and image else {},
         },
     )
+
+
+def _log_identity(decoded: ChangeEvent, value: bytes | None) -> str:
+    """What names this change in the source's log, the same on every delivery.
+
+    A PostgreSQL position leads with the last commit LSN, which a connector sends as null for its first
+    event after a start, so a re-delivery after a restart can differ there: the change's own LSN is its
+    name. Without any position only the exact bytes can recognise a re-delivery.
+    """
+    position = decoded.position
+    if position is None:
+        return "bytes:" + hashlib.blake2b(value or b"", digest_size=16).hexdigest()
+    return encode_position(position[1:] if decoded.source.connector == "postgresql" else position) or ""
 
 
 def encode_position(position: Position | None) -> str | None:

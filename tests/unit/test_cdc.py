@@ -155,9 +155,21 @@ def test_redelivery_has_the_same_event_id() -> None:
     assert created.event_id != first.event_id
 
 
-def _pg_row(after: dict[str, Any], op: str = "c") -> bytes:
-    source = {"connector": "postgresql", "lsn": 100, "ts_ms": 1_750_000_000_000, "table": "t"}
+def _pg_row(after: dict[str, Any], op: str = "c", **source: Any) -> bytes:
+    source = {"connector": "postgresql", "lsn": 100, "ts_ms": 1_750_000_000_000, "table": "t", **source}
     return json.dumps({"before": None, "after": after, "source": source, "op": op}).encode()
+
+
+def test_a_postgres_change_redelivered_after_a_restart_keeps_its_event_id() -> None:
+    """The first event after a connector start says no last commit LSN; its re-delivery may say one."""
+    mapping = _mapping("pg_create_with_schema.json")
+    row = {"id": 1, "email": "annek@noanswer.org"}
+    first = change_to_canonical(mapping, None, _pg_row(row, sequence='[null,"100"]'), 0, 10_000)
+    again = change_to_canonical(mapping, None, _pg_row(row, sequence='["90","100"]', ts_ms=1), 0, 10_000)
+    other = change_to_canonical(mapping, None, _pg_row(row, sequence='["110","120"]', lsn=120), 0, 10_000)
+    assert first is not None and again is not None and other is not None
+    assert first.event_id == again.event_id != other.event_id
+    assert again.change.position < first.change.position < other.change.position
 
 
 def test_holding_columns_are_typed_for_mongodb() -> None:
