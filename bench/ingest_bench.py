@@ -538,10 +538,11 @@ def _free_ports(count: int) -> list[int]:
 def _prefixed_mapping(prefix: str, path: Path) -> tuple[Path, list[str]]:
     """The default mapping file with every topic renamed to the run's own topic; (file, topics)."""
     mapping = yaml.safe_load(DEFAULT_MAPPING_FILE.read_text())
-    for source in mapping["sources"]:
-        source["topic"] = prefix + source["topic"]
+    entries = mapping["sources"] + mapping.get("tables", [])
+    for entry in entries:
+        entry["topic"] = prefix + entry["topic"]
     path.write_text(yaml.safe_dump(mapping, sort_keys=False))
-    return path, [source["topic"] for source in mapping["sources"]]
+    return path, [entry["topic"] for entry in entries]
 
 
 def _cleanup(settings: Settings, topics: list[str]) -> None:

@@ -37,7 +37,7 @@ def open_store(settings: Settings) -> Iterator[Store]:
 def ingest_topics(settings: Settings) -> list[str]:
     """The configured topics, or every topic the mapping file knows."""
     mapping = load_mapping_file(settings.ingest.mapping_file)
-    return settings.kafka.topics or [source.topic for source in mapping.sources]
+    return settings.kafka.topics or list(mapping.for_topic())
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from c360.commands import demo, dev, ingest, serve, world
+from c360.commands import connect, demo, dev, ingest, serve, world
 
 app = typer.Typer(
     help="c360: real-time Customer 360 profiles from Kafka into MongoDB, served over REST.",
@@ -15,6 +15,7 @@ app.add_typer(ingest.app, name="ingest")
 app.add_typer(world.app, name="world")
 app.command()(serve.serve)
 app.command()(demo.demo)
+app.command()(connect.connect)
 
 
 if __name__ == "__main__":

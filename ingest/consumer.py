@@ -27,8 +27,8 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from ingest import metrics
 from ingest.deadletter import DeadLetterSink
 from ingest.events import CanonicalEvent
-from ingest.mappings import SourceMapping
-from ingest.records import DeadLetter, SourceRecord, translate
+from ingest.mappings import SourceMapping, TableMapping
+from ingest.records import DeadLetter, Skipped, SourceRecord, translate
 from operational.workers import WorkerRegistry
 from operational.writer import ProfileWriter
 
@@ -51,6 +51,7 @@ class _InFlight:
     records: list[SourceRecord]
     good: list[Translated]
     letters: list[DeadLetter]
+    skipped: int
     write: Future[tuple[WriteResult, float]]
     started: float
 
@@ -61,12 +62,15 @@ class LoopTotals:
     applied: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    # Records with nothing to apply (Debezium tombstones and logical messages).
+    skipped: int = 0
 
     def add(self, other: LoopTotals) -> None:
         self.records += other.records
         self.applied += other.applied
         self.duplicates += other.duplicates
         self.dead_letters += other.dead_letters
+        self.skipped += other.skipped
 
 
 @dataclass
@@ -80,7 +84,7 @@ class IngestLoop:
     def __init__(
         self,
         consumer: KafkaConsumer,
-        mappings: dict[str, SourceMapping],
+        mappings: dict[str, SourceMapping | TableMapping],
         writer: ProfileWriter,
         dead_letters: DeadLetterSink,
         *,
@@ -157,7 +161,14 @@ class IngestLoop:
         self._commit(batch.records)
         freshness = [(durable_ms - r.timestamp_ms) / 1000 for r, _ in batch.good]
         self._observe(batch.records, letters, freshness, time.monotonic() - batch.started)
-        outcome = BatchOutcome(len(batch.records), applied, duplicates, len(letters), freshness)
+        outcome = BatchOutcome(
+            records=len(batch.records),
+            applied=applied,
+            duplicates=duplicates,
+            dead_letters=len(letters),
+            skipped=batch.skipped,
+            freshness_s=freshness,
+        )
         self.totals.add(outcome)
         if self._on_batch is not None:
             self._on_batch(outcome)
@@ -188,16 +199,19 @@ class IngestLoop:
                 break
         return records
 
-    def _translate(self, records: list[SourceRecord]) -> tuple[list[Translated], list[DeadLetter]]:
+    def _translate(self, records: list[SourceRecord]) -> tuple[list[Translated], list[DeadLetter], int]:
         good: list[Translated] = []
         letters: list[DeadLetter] = []
+        skipped = 0
         for record in records:
             result = translate(record, self._mappings, self._max_bytes)
             if isinstance(result, DeadLetter):
                 letters.append(result)
+            elif isinstance(result, Skipped):
+                skipped += 1
             else:
                 good.append((record, result))
-        return good, letters
+        return good, letters, skipped
 
     def _timed_apply(self, good: list[Translated], stop: threading.Event | None) -> tuple[WriteResult, float]:
         """Runs on the writer thread; stamps when the profiles became durable (and readable)."""

@@ -3,6 +3,10 @@
 Versioned (`schema_version`), immutable, with identifiers normalized and times in UTC at millisecond
 precision (what MongoDB and Delta store), and money as Decimal. `event_id` is deterministic, so that
 applying an event twice can be recognised and changes nothing.
+
+A change-data-capture event also carries a `RowChange`: the source row's new state (or its deletion, or
+its table's truncation) at a source position. Such events are state, not activity: the writer keeps the
+latest row per key and derives the profile's CDC part from the rows, so a delete may name no customer.
 """
 
 from __future__ import annotations
@@ -71,6 +75,30 @@ class Identifier(BaseModel):
         return f"{self.type.value}:{self.value}"
 
 
+class RowChange(BaseModel):
+    """A CDC row's new state: `upsert` (insert, update, snapshot read), `delete`, or `truncate` (table-wide).
+
+    `table` names the state table ("<source>.<table>"), `key` the row within it (None for a truncate),
+    `position` the source log position as a sortable string (None when the source gave none), `entity`
+    what the profile makes of the row, and `row` the mapped columns of an upsert.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    op: Literal["upsert", "delete", "truncate"]
+    table: str
+    entity: Literal["holding", "order", "interaction", "person", "identity_link"]
+    key: str | None = None
+    position: str | None = None
+    row: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _check(self) -> RowChange:
+        if (self.key is None) != (self.op == "truncate"):
+            raise ValueError("a row change needs a key, unless it truncates the table")
+        return self
+
+
 class CanonicalEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -84,10 +112,11 @@ class CanonicalEvent(BaseModel):
     amount: Decimal | None = None
     currency: str | None = None
     attributes: dict[str, Any] = {}
+    change: RowChange | None = None
 
     @model_validator(mode="after")
     def _check(self) -> CanonicalEvent:
-        if not self.identifiers:
+        if not self.identifiers and (self.change is None or self.change.op == "upsert"):
             raise ValueError("an event needs at least one identifier")
         if self.amount is not None and not self.amount.is_finite():
             raise ValueError("amount must be a finite decimal")

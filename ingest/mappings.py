@@ -1,7 +1,9 @@
 """Declarative source mappings: a YAML file, not code, says how each topic becomes canonical events.
 
 A value is taken from a dotted `field` path of the JSON payload or is a `const`, optionally translated
-through `values`. See docs/MAPPINGS.md for the file format and ingest/mappings.yaml for the default.
+through `values`. `sources` map topics of JSON events; `tables` map Debezium topics, one per captured
+table, whose rows are state (see ingest/cdc.py). See docs/MAPPINGS.md for the file format and
+ingest/mappings.yaml for the default.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ingest.events import CanonicalEvent, IdentifierType, build_event, event_id_
 from ingest.normalize import normalize_phone
 
 DEFAULT_MAPPING_FILE = Path(__file__).with_name("mappings.yaml")
-_MISSING = object()
+MISSING = object()
 
 
 class _Spec(BaseModel):
@@ -42,14 +44,14 @@ class ValueSpec(_Spec):
         return self
 
     def extract(self, payload: dict[str, Any]) -> Any:
-        """The value, or _MISSING when an optional field is absent or null."""
+        """The value, or MISSING when an optional field is absent or null."""
         if self.const is not None:
             return self.const
         value = _lookup(payload, self.field or "")
-        if value is _MISSING or value is None:
+        if value is MISSING or value is None:
             if self.required:
                 raise MappingError(self.field or "", "required field is missing")
-            return _MISSING
+            return MISSING
         if self.values is not None:
             key = str(value)
             if key not in self.values:
@@ -85,19 +87,57 @@ class SourceMapping(_Spec):
     attributes: dict[str, ValueSpec] = Field(default_factory=dict)
 
 
+Entity = Literal["holding", "order", "interaction", "person", "identity_link"]
+# The columns an entity's profile summary reads, beyond the identifiers (see operational/cdc_profile.py).
+ENTITY_FIELDS: dict[str, tuple[str, ...]] = {
+    "order": ("amount", "ordered_at"),
+    "interaction": ("occurred_at",),
+}
+
+
+class ColumnSpec(ValueSpec):
+    """A column the profile keeps, converted to a type MongoDB stores exactly (see ingest/cdc.py)."""
+
+    kind: Literal["text", "money", "integer", "date", "datetime", "items", "any"] = "any"
+    required: bool = False
+
+
+class TableMapping(_Spec):
+    """One captured table (one Debezium topic): what its rows are and what a profile gets from them."""
+
+    topic: str
+    source: str
+    table: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    entity: Entity
+    # Tombstones carry no source block: the connector decides how the Kafka key is read.
+    connector: Literal["postgresql", "mysql", "mariadb", "mongodb", "sqlserver", "oracle"] | None = None
+    flattened: bool = False
+    key: list[str] = Field(min_length=1)
+    identifiers: list[IdentifierSpec] = Field(min_length=1)
+    columns: dict[str, ColumnSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _entity_columns(self) -> TableMapping:
+        missing = [name for name in ENTITY_FIELDS.get(self.entity, ()) if name not in self.columns]
+        if missing:
+            raise ValueError(f"a table of {self.entity} rows needs the columns {missing}")
+        return self
+
+
 class MappingFile(_Spec):
     version: Literal[1] = 1
-    sources: list[SourceMapping]
+    sources: list[SourceMapping] = Field(default_factory=list)
+    tables: list[TableMapping] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_topics(self) -> MappingFile:
-        topics = [s.topic for s in self.sources]
+        topics = [s.topic for s in self.sources] + [t.topic for t in self.tables]
         if len(topics) != len(set(topics)):
             raise ValueError("each topic may be mapped once")
         return self
 
-    def for_topic(self) -> dict[str, SourceMapping]:
-        return {s.topic: s for s in self.sources}
+    def for_topic(self) -> dict[str, SourceMapping | TableMapping]:
+        return {s.topic: s for s in [*self.sources, *self.tables]}
 
 
 def load_mapping_file(path: Path | None = None) -> MappingFile:
@@ -113,17 +153,17 @@ def to_canonical(mapping: SourceMapping, payload: Any, raw: bytes) -> CanonicalE
     fields: dict[str, Any] = {
         "event_id": _event_id(mapping, payload, raw),
         "source": mapping.source,
-        "type": _text(mapping.type, payload),
+        "type": text_of(mapping.type, payload),
         "occurred_at": _time(mapping.occurred_at, payload),
-        "identifiers": _identifiers(mapping.identifiers, payload),
+        "identifiers": identifiers_of(mapping.identifiers, payload),
         "attributes": _attributes(mapping.attributes, payload),
     }
     if mapping.channel is not None:
-        fields["channel"] = _optional(mapping.channel, payload, _text)
+        fields["channel"] = _optional(mapping.channel, payload, text_of)
     if mapping.amount is not None:
-        fields["amount"] = _optional(mapping.amount, payload, _money)
+        fields["amount"] = _optional(mapping.amount, payload, money_of)
     if mapping.currency is not None:
-        fields["currency"] = _optional(mapping.currency, payload, _text)
+        fields["currency"] = _optional(mapping.currency, payload, text_of)
     return build_event(**fields)
 
 
@@ -131,7 +171,7 @@ def _lookup(payload: dict[str, Any], path: str) -> Any:
     value: Any = payload
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:
-            return _MISSING
+            return MISSING
         value = value[part]
     return value
 
@@ -143,24 +183,24 @@ def _event_id(mapping: SourceMapping, payload: dict[str, Any], raw: bytes) -> st
     parts = []
     for path in mapping.event_id:
         value = _lookup(payload, path)
-        if value is _MISSING or value is None or isinstance(value, dict | list):
+        if value is MISSING or value is None or isinstance(value, dict | list):
             raise MappingError(path, "event id field is missing or not a scalar")
         parts.append(str(value).strip())
     return event_id_for(mapping.source, "\x1f".join(parts))
 
 
 def _optional(spec: ValueSpec, payload: dict[str, Any], convert: Any) -> Any:
-    return None if spec.extract(payload) is _MISSING else convert(spec, payload)
+    return None if spec.extract(payload) is MISSING else convert(spec, payload)
 
 
-def _text(spec: ValueSpec, payload: dict[str, Any]) -> str:
+def text_of(spec: ValueSpec, payload: dict[str, Any]) -> str:
     value = spec.extract(payload)
     if not isinstance(value, str):
         raise MappingError(spec.field or "const", f"expected text, got {type(value).__name__}")
     return value
 
 
-def _money(spec: ValueSpec, payload: dict[str, Any]) -> Decimal:
+def money_of(spec: ValueSpec, payload: dict[str, Any]) -> Decimal:
     """Exact: JSON numbers arrive as Decimal (parse_float=Decimal), strings are parsed, floats refused."""
     value = spec.extract(payload)
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
@@ -196,11 +236,11 @@ def _time(spec: TimeSpec, payload: dict[str, Any]) -> datetime:
     return moment
 
 
-def _identifiers(specs: list[IdentifierSpec], payload: dict[str, Any]) -> list[dict[str, str]]:
+def identifiers_of(specs: list[IdentifierSpec], payload: dict[str, Any]) -> list[dict[str, str]]:
     found: list[dict[str, str]] = []
     for spec in specs:
         value = spec.extract(payload)
-        if value is _MISSING:
+        if value is MISSING:
             continue
         for item in value if spec.many and isinstance(value, list) else [value]:
             if not isinstance(item, str | int) or isinstance(item, bool):
@@ -227,6 +267,6 @@ def _attributes(specs: dict[str, ValueSpec], payload: dict[str, Any]) -> dict[st
     out: dict[str, Any] = {}
     for name, spec in specs.items():
         value = spec.extract(payload)
-        if value is not _MISSING:
+        if value is not MISSING:
             out[name] = value
     return out

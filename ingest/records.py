@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ingest.cdc import change_to_canonical
 from ingest.errors import DecodeError, IngestError
 from ingest.events import CanonicalEvent
-from ingest.mappings import SourceMapping, to_canonical
+from ingest.mappings import SourceMapping, TableMapping, to_canonical
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,13 @@ class DeadLetter:
     message: str
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A record with nothing to apply: a Debezium tombstone or logical message. Counted, then committed."""
+
+    record: SourceRecord
+
+
 def decode_json(raw: bytes | None, max_bytes: int) -> Any:
     """Strict JSON; numbers with a fraction become Decimal so money is never a float."""
     if raw is None:
@@ -49,12 +57,15 @@ def decode_json(raw: bytes | None, max_bytes: int) -> Any:
 
 
 def translate(
-    record: SourceRecord, mappings: dict[str, SourceMapping], max_bytes: int
-) -> CanonicalEvent | DeadLetter:
+    record: SourceRecord, mappings: dict[str, SourceMapping | TableMapping], max_bytes: int
+) -> CanonicalEvent | DeadLetter | Skipped:
     mapping = mappings.get(record.topic)
     if mapping is None:
         return DeadLetter(record, "unmapped_topic", "topic", f"no mapping for topic {record.topic!r}")
     try:
+        if isinstance(mapping, TableMapping):
+            event = change_to_canonical(mapping, record.key, record.value, record.timestamp_ms, max_bytes)
+            return Skipped(record) if event is None else event
         payload = decode_json(record.value, max_bytes)
         return to_canonical(mapping, payload, record.value or b"")
     except IngestError as exc:

@@ -67,6 +67,10 @@ class ProfileDelta:
 
     def add_event(self, event: CanonicalEvent) -> None:
         at = event.occurred_at
+        if event.change is not None:  # CDC rows are state (operational/cdc_profile.py): only identities
+            for ident in event.identifiers:
+                self._identifier(ident.type.value, ident.value, at, at)
+            return
         self._span(1, at, at)
         self.stats.setdefault(event.type, TypeStats()).add(1, event.amount)
         if event.channel is not None:

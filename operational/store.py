@@ -4,6 +4,7 @@ profiles          one document per profile; merged-away profiles stay as `{_id, 
 identities        `_id` = identity key ("email:ann@x.com"), the identity graph's edges to a profile
 events            canonical events by `_id` = event id: the idempotence record and the recent timeline
 identity_events   merges (and later splits) with their evidence
+cdc_rows          the latest state of every captured source row (see operational/row_state.py)
 ingest_workers    one heartbeat document per running consumer, for readiness and lag
 """
 
@@ -68,13 +69,17 @@ class Store:
         return self.db["identity_events"]
 
     @property
+    def cdc_rows(self) -> Collection:
+        return self.db["cdc_rows"]
+
+    @property
     def ingest_workers(self) -> Collection:
         return self.db["ingest_workers"]
 
     def ensure_indexes(self) -> None:
         """Idempotent and safe when several processes start at once on a fresh database; run before the
         first write so that transactions never create collections mid-flight."""
-        for name in ("profiles", "identities", "events", "identity_events", "ingest_workers"):
+        for name in ("profiles", "identities", "events", "identity_events", "cdc_rows", "ingest_workers"):
             try:
                 self.db.create_collection(name)
             except CollectionInvalid:
@@ -87,3 +92,5 @@ class Store:
         self.profiles.create_index([("merged_into", ASCENDING)], sparse=True)
         self.identity_events.create_index([("survivor", ASCENDING)])
         self.identity_events.create_index([("merged", ASCENDING)])
+        self.cdc_rows.create_index([("profile_id", ASCENDING)], sparse=True)
+        self.cdc_rows.create_index([("table", ASCENDING), ("position", ASCENDING)])

@@ -4,6 +4,10 @@ Effects are durable and exactly-once when `apply` returns: events already record
 identity keys, merges, event records and one update per touched profile commit together or not at all.
 Concurrent writers touching the same profiles conflict inside MongoDB and are retried by
 `with_transaction`, so several ingest processes in one consumer group converge.
+
+CDC row changes go through the same transaction: upserts are placed on profiles like any event, then
+the latest row per key is kept in `cdc_rows` (position-guarded, operational/row_state.py) and the CDC
+part of every touched profile is recomputed from its live rows (operational/cdc_profile.py).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo import ReplaceOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
@@ -20,7 +25,9 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from ingest.events import CanonicalEvent
+from operational.cdc_profile import cdc_profile
 from operational.profile_delta import ProfileDelta
+from operational.row_state import marker_id, plan_rows, row_id
 from operational.stitching import Placement, group, place
 from operational.store import Store
 
@@ -35,7 +42,7 @@ class ApplyResult:
     merges: int
 
 
-def event_document(event: CanonicalEvent, profile_id: str, now: datetime) -> dict[str, Any]:
+def event_document(event: CanonicalEvent, profile_id: str | None, now: datetime) -> dict[str, Any]:
     return {
         "_id": event.event_id,
         "schema_version": event.schema_version,
@@ -47,6 +54,7 @@ def event_document(event: CanonicalEvent, profile_id: str, now: datetime) -> dic
         "amount": event.amount,
         "currency": event.currency,
         "attributes": event.attributes,
+        "change": None if event.change is None else event.change.model_dump(),
         "profile_id": profile_id,
         "ingested_at": now,
     }
@@ -110,7 +118,8 @@ class ProfileWriter:
             d["_id"]: d["profile_id"]
             for d in store.identities.find({"_id": {"$in": keys}}, {"profile_id": 1}, session=session)
         }
-        components = group(fresh, known)
+        # Deletes and truncates of CDC rows name no customer: they change rows, not identities.
+        components = group([e for e in fresh if e.identifiers], known)
         contested = [pid for c in components if len(c.profiles) > 1 for pid in c.profiles]
         stored = (
             {d["_id"]: d for d in store.profiles.find({"_id": {"$in": contested}}, session=session)}
@@ -121,7 +130,10 @@ class ProfileWriter:
         placements = [place(c, known, first_seen) for c in components]
         now = self._clock()
         self._record_merges(placements, stored, now, session)
-        self._write(placements, stored, now, session)
+        # Deletes and truncates belong to no profile until their rows say whose they were.
+        unplaced = [event_document(e, None, now) for e in fresh if not e.identifiers]
+        self._write(placements, stored, now, unplaced, session)
+        self._write_rows(fresh, placements, session)
         return ApplyResult(len(fresh), 0, len(placements), sum(len(p.merged) for p in placements))
 
     def _record_merges(
@@ -145,6 +157,7 @@ class ProfileWriter:
         ]
         update_statements(store.identities, retarget, session)
         update_statements(store.events, retarget, session)
+        update_statements(store.cdc_rows, retarget, session)
         redirects = [
             _statement(
                 {"merged_into": {"$in": list(p.merged)}}, {"$set": {"merged_into": p.profile_id}}, multi=True
@@ -176,11 +189,11 @@ class ProfileWriter:
         placements: list[Placement],
         stored: dict[str, dict[str, Any]],
         now: datetime,
+        event_docs: list[dict[str, Any]],
         session: ClientSession,
     ) -> None:
         store = self._store
         identity_docs = []
-        event_docs = []
         updates = []
         for p in placements:
             delta = ProfileDelta()
@@ -196,4 +209,50 @@ class ProfileWriter:
         if identity_docs:
             store.identities.insert_many(identity_docs, ordered=False, session=session)
         store.events.insert_many(event_docs, ordered=False, session=session)
-        update_statements(store.profiles, updates, session)
+        if updates:
+            update_statements(store.profiles, updates, session)
+
+    def _write_rows(
+        self, fresh: list[CanonicalEvent], placements: list[Placement], session: ClientSession
+    ) -> None:
+        """Keep the latest state of each CDC row and recompute the CDC part of the profiles it touches."""
+        merged = {p.profile_id for p in placements if p.merged}
+        profile_of = {e.event_id: p.profile_id for p in placements for e in p.component.events}
+        changes = [(e.change, profile_of.get(e.event_id)) for e in fresh if e.change is not None]
+        if not changes and not merged:
+            return
+        rows = self._store.cdc_rows
+        ids = [row_id(c.table, c.key) for c, _ in changes if c.key is not None]
+        tables = {c.table for c, _ in changes}
+        stored = {d["_id"]: d for d in rows.find({"_id": {"$in": ids}}, session=session)}
+        markers = {
+            d["table"]: d["position"]
+            for d in rows.find({"_id": {"$in": [marker_id(t) for t in tables]}}, session=session)
+        }
+        plan = plan_rows(changes, stored, markers)
+        touched = plan.touched | merged
+        for table, position in plan.truncates:
+            query: dict[str, Any] = {"table": table, "deleted": False}
+            if position is not None:
+                query["position"] = {"$lte": position}
+            touched.update(pid for pid in rows.distinct("profile_id", query, session=session) if pid)
+            cleared = {"$set": {"deleted": True, "profile_id": None, "row": {}}}
+            rows.update_many(query, cleared, session=session)
+        writes = [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in plan.rows.values()]
+        writes += [
+            ReplaceOne({"_id": marker_id(table)}, {"table": table, "position": position}, upsert=True)
+            for table, position in plan.markers.items()
+        ]
+        if writes:
+            rows.bulk_write(writes, ordered=False, session=session)
+        self._recompute(touched, session)
+
+    def _recompute(self, profile_ids: set[str], session: ClientSession) -> None:
+        if not profile_ids:
+            return
+        live: dict[str, list[dict[str, Any]]] = {pid: [] for pid in profile_ids}
+        query = {"profile_id": {"$in": sorted(profile_ids)}, "deleted": False}
+        for doc in self._store.cdc_rows.find(query, session=session):
+            live[doc["profile_id"]].append(doc)
+        updates = [_statement({"_id": p}, {"$set": {"cdc": cdc_profile(docs)}}) for p, docs in live.items()]
+        update_statements(self._store.profiles, updates, session)

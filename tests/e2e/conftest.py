@@ -27,8 +27,9 @@ def pipeline(
 ) -> Iterator[Pipeline]:
     suffix = unique_name("t")
     mapping = yaml.safe_load(DEFAULT_MAPPING_FILE.read_text())
-    for source in mapping["sources"]:
-        source["topic"] = f"{source['topic']}.{suffix}"
+    entries = mapping["sources"] + mapping.get("tables", [])
+    for entry in entries:
+        entry["topic"] = f"{entry['topic']}.{suffix}"
     mapping_file = tmp_path / "mappings.yaml"
     mapping_file.write_text(yaml.safe_dump(mapping))
     configured = settings.model_copy(deep=True)
@@ -39,7 +40,7 @@ def pipeline(
     configured.ingest.batch_size = 500
     ensure_topics(
         configured.kafka.bootstrap_servers,
-        [s["topic"] for s in mapping["sources"]] + [configured.kafka.dead_letter_topic],
+        [e["topic"] for e in entries] + [configured.kafka.dead_letter_topic],
     )
     store = Store.connect(MongoClient(configured.mongo.uri, tz_aware=True), fresh_db)
     store.ensure_indexes()

@@ -7,9 +7,11 @@ checked separately. Keys: the value files are decoded with the Kafka key a real 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from unittest.mock import ANY
 
 from ingest.debezium import ChangeEvent, Source, Tombstone, Transaction
@@ -423,4 +425,71 @@ RAW_SOURCE_FIELDS: dict[str, dict[str, object]] = {
     "pg_decimal_mode_double_RECONSTRUCTED.json": {"version": "1.6.2.Final", "txId": 580, "xmin": None},
     "mongo_update_change_streams_payload.json": {"rs": "rs0", "txnNumber": 1, "tord": None},
     "mysql_tutorial_snapshot_read_with_schema.json": {"ts_sec": 0, "thread": None},
+}
+
+
+# --- a corrupt variant of every file -------------------------------------------------------------------
+
+
+def _payload(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["payload"] if doc.keys() == {"schema", "payload"} else doc
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A mutation that sets payload field `path` (dotted) to `value`."""
+
+    def mutate(doc: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target = _payload(doc)
+        for part in parents:
+            target = target[part]
+        target[last] = value
+
+    return mutate
+
+
+def _set_top(field: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda doc: doc.__setitem__(field, value)
+
+
+def _drop(field: str) -> Callable[[dict[str, Any]], None]:
+    return lambda doc: doc.pop(field)
+
+
+# file -> (mutation of the parsed file, the field the DecodeError must name)
+CORRUPTIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    CONNECT_DECIMAL_FILE: (_set_top("payload", "A*w="), "payload"),  # not base64
+    "dbz_test_serde_unknown_property.json": (_set("before", 42), "before"),
+    "dbz_test_serde_with_schema.json": (_drop("payload"), "payload"),
+    "dbz_test_serde_without_schema.json": (_set("op", 1), "op"),
+    "mongo_create_with_schema.json": (_set("after", '{"_id": {"$numberLong": "1004"'), "after"),
+    "mongo_delete_payload.json": (_set("before", '{"_id": {"$numberLong": "ten"}}'), "before"),
+    "mongo_extractnewdocumentstate_output.json": (_set("__op", "x"), "__op"),
+    MONGO_KEY_FILE: (_set("id", '{"$oid": 12}'), "key.id"),
+    "mongo_update_change_streams_payload.json": (
+        _set("updateDescription.updatedFields", 5),
+        "updateDescription.updatedFields",
+    ),
+    "mysql_create_with_schema.json": (_set("source.ts_ms", "soon"), "source.ts_ms"),
+    "mysql_delete_payload.json": (_set("op", "x"), "op"),
+    MYSQL_KEY_FILE: (_drop("payload"), "key.payload"),
+    "mysql_truncate_payload.json": (_drop("op"), "op"),
+    "mysql_tutorial_snapshot_read_with_schema.json": (_set("after", []), "after"),
+    "mysql_tutorial_tombstone_value_legacy_envelope.json": (_drop("payload"), "payload"),
+    "mysql_update_payload.json": (_set("ts_ms", "12a"), "ts_ms"),
+    "pg_create_with_schema.json": (_set("source.lsn", "0/16B3748"), "source.lsn"),
+    "pg_decimal_mode_double_RECONSTRUCTED.json": (_set("after.price", "cheap"), "after.price"),
+    "pg_decimal_mode_string_RECONSTRUCTED.json": (
+        _set("after.order_date_utc", "today"),
+        "after.order_date_utc",
+    ),
+    "pg_delete_payload.json": (_set("before", 1), "before"),
+    "pg_event_with_transaction_block.json": (
+        _set("transaction.total_order", "one"),
+        "transaction.total_order",
+    ),
+    "pg_incremental_snapshot_read_payload.json": (_set("source.snapshot", 1), "source.snapshot"),
+    "pg_truncate_payload.json": (_set("source", 5), "source"),
+    "pg_update_payload.json": (_set("after", 3), "after"),
+    "tombstone_value_null.json": (None, "$"),  # null has no fields: a non-object value instead
 }

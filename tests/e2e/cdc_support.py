@@ -1,0 +1,153 @@
+"""Live CDC helpers: a `c360 connect` process per source, an ingest loop in a thread, profile lookups."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pymongo import MongoClient
+
+from c360.bootstrap import ingest_loop
+from c360.publish import ensure_topics
+from c360.settings import Settings
+from ingest.mappings import DEFAULT_MAPPING_FILE
+from operational.store import Store
+
+
+def cdc_mapping(path: Path, topics: dict[str, str]) -> list[str]:
+    """The default mapping file with its CDC topics renamed (old prefix -> this test's); the topics."""
+    mapping = yaml.safe_load(DEFAULT_MAPPING_FILE.read_text())
+    for table in mapping["tables"]:
+        for old, new in topics.items():
+            if table["topic"].startswith(old + "."):
+                table["topic"] = new + table["topic"][len(old) :]
+    path.write_text(yaml.safe_dump(mapping))
+    return [t["topic"] for t in mapping["tables"]] + [s["topic"] for s in mapping["sources"]]
+
+
+@dataclass
+class Connector:
+    """`c360 connect` in its own process (its JVM dies with it): start, stop gracefully, or kill -9."""
+
+    config: Path
+    settings: Settings
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "C360_KAFKA__BOOTSTRAP_SERVERS": self.settings.kafka.bootstrap_servers}
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "c360.cli", "connect", str(self.config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=60)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+@dataclass
+class LiveCdc:
+    """One test's private CDC pipeline: settings (own database, group, dead-letter topic, mapping file
+    with renamed CDC topics), the topics, the operational store and the connector process."""
+
+    settings: Settings
+    topics: list[str]
+    store: Store
+    connector: Connector
+
+
+def live_cdc(
+    settings: Settings,
+    database: str,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    renames: dict[str, str],
+    name: str,
+    properties: dict[str, Any],
+) -> LiveCdc:
+    configured = settings.model_copy(deep=True)
+    configured.mongo.database = database
+    configured.kafka.group_id = unique_name("group")
+    configured.kafka.dead_letter_topic = unique_name("deadletter")
+    configured.ingest.mapping_file = tmp_path / "mappings.yaml"
+    topics = cdc_mapping(configured.ingest.mapping_file, renames)
+    store = Store.connect(MongoClient(configured.mongo.uri, tz_aware=True), database)
+    store.ensure_indexes()
+    config = write_connector_config(tmp_path / f"{name}.toml", name, properties)
+    return LiveCdc(configured, topics, store, Connector(config, configured, tmp_path / "connect.log"))
+
+
+def write_connector_config(path: Path, name: str, properties: dict[str, Any]) -> Path:
+    lines = [f'name = "{name}"', f'offsets_file = "{name}.offsets"', "", "[debezium]"]
+    lines += [f'"{key}" = "{value}"' for key, value in properties.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@contextmanager
+def running_ingest(settings: Settings, topics: list[str]) -> Iterator[None]:
+    """An ingest loop for `settings` in a background thread until the block ends."""
+    ensure_topics(settings.kafka.bootstrap_servers, [*topics, settings.kafka.dead_letter_topic])
+    stop = threading.Event()
+    failure: list[BaseException] = []
+    ready = threading.Event()
+
+    def run() -> None:
+        try:
+            with ingest_loop(settings) as loop:
+                ready.set()
+                loop.run(stop)
+        except BaseException as exc:
+            failure.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(60)
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(60)
+    if failure:
+        raise failure[0]
+
+
+def profile_of(store: Store, identity_key: str) -> dict[str, Any] | None:
+    link = store.identities.find_one({"_id": identity_key})
+    if link is None:
+        return None
+    return store.profiles.find_one({"_id": link["profile_id"]})
+
+
+def until(store: Store, identity_key: str, check: Callable[[dict[str, Any]], bool], what: str) -> float:
+    """Seconds until the profile holding `identity_key` passes `check`; fails after 60 s."""
+    started = time.monotonic()
+    while True:
+        doc = profile_of(store, identity_key)
+        if doc is not None and check(doc):
+            return time.monotonic() - started
+        assert time.monotonic() - started < 60, f"timed out waiting for {what}; profile: {doc}"
+        time.sleep(0.02)

@@ -1,0 +1,58 @@
+"""The CDC part of a profile from its live rows: holdings equal the rows, order stats sum exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from bson.decimal128 import Decimal128
+
+from operational.cdc_profile import cdc_profile
+
+
+def _doc(table: str, entity: str, key: str, position: str, **row: Any) -> dict[str, Any]:
+    return {"table": table, "entity": entity, "key": key, "position": position, "row": row}
+
+
+def test_profile_part_from_rows() -> None:
+    day = datetime(2026, 1, 2, tzinfo=UTC)
+    rows = [
+        _doc("crm.product_holdings", "holding", "[2]", "2", product_id="CC", credit_limit=Decimal("500.10")),
+        _doc("crm.product_holdings", "holding", "[1]", "1", product_id="MORT", status="open"),
+        _doc(
+            "retail.online_orders", "order", "[1]", "3", amount=Decimal("10.10"), ordered_at=day, items=[{}]
+        ),
+        _doc(
+            "retail.online_orders", "order", "[2]", "4", amount=Decimal("0.20"), ordered_at=day.replace(day=9)
+        ),
+        _doc("crm.service_interactions", "interaction", "[7]", "5", occurred_at=day),
+        _doc("retail.users", "person", "[1]", "9", first_name="Ann", gender="F"),
+        _doc("retail.users", "person", "[2]", "8", first_name="Anne", last_name="Lee"),
+        _doc("crm.identity_map", "identity_link", '["r","1"]', "1"),
+    ]
+    assert cdc_profile(rows) == {
+        "holdings": [
+            {"table": "product_holdings", "key": "[1]", "product_id": "MORT", "status": "open"},
+            {
+                "table": "product_holdings",
+                "key": "[2]",
+                "product_id": "CC",
+                "credit_limit": Decimal128("500.10"),
+            },
+        ],
+        "orders": {
+            "online_orders": {
+                "count": 2,
+                "amount": Decimal128("10.30"),
+                "items": 1,
+                "last_at": day.replace(day=9),
+            }
+        },
+        "interactions": {"service_interactions": {"count": 1, "last_at": day}},
+        "person": {"first_name": "Ann", "last_name": "Lee", "gender": "F"},  # position 9 wins over 8
+    }
+
+
+def test_no_rows_is_an_empty_part() -> None:
+    assert cdc_profile([]) == {"holdings": [], "orders": {}, "interactions": {}, "person": {}}
