@@ -17,6 +17,8 @@ from ingest.mappings import load_mapping_file
 from operational.store import Store
 from operational.workers import WorkerRegistry
 from operational.writer import ProfileWriter
+from sync.runner import LakeSync
+from sync.stream import OnCommit
 
 
 def mongo_client(settings: Settings) -> MongoClient:
@@ -85,3 +87,10 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
     """The REST API wired to the configured MongoDB."""
     with open_store(settings) as store:
         yield create_app(store)
+
+
+@contextmanager
+def lake_sync(settings: Settings, on_commit: OnCommit = lambda _: None) -> Iterator[LakeSync]:
+    """The change-stream sync from the configured MongoDB into the Delta tables under lake.path."""
+    with open_store(settings) as store:
+        yield LakeSync(store, settings.lake, on_commit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from c360.commands import demo, dev, ingest, serve, world
+from c360.commands import demo, dev, ingest, serve, sync, world
 
 app = typer.Typer(
     help="c360: real-time Customer 360 profiles from Kafka into MongoDB, served over REST.",
@@ -13,6 +13,7 @@ app = typer.Typer(
 app.add_typer(dev.app, name="dev")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(world.app, name="world")
+app.add_typer(sync.app, name="sync")
 app.command()(serve.serve)
 app.command()(demo.demo)
 
