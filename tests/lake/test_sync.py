@@ -8,6 +8,8 @@ import pytest
 
 from c360.settings import Settings
 from c360.world import generate_world
+from lakehouse.reconcile import reconcile
+from lakehouse.tables import Lakehouse
 from operational.store import Store
 from sync.runner import LakeSync
 from sync.stream import BatchReport
@@ -52,3 +54,11 @@ def test_sync_mirrors_a_world_exactly_with_exact_money(lake_settings: Settings, 
     assert sum(r["event_count"] for r in live) == len(world.messages)
     assert {r.table for r in reports} == {"profile_changes", "identity_changes", "events"}
     assert max(lag for r in reports for lag in r.lags_s) < 5
+
+    report = reconcile(Lakehouse(lake).duckdb(), store)
+    assert (report.profiles_checked, dict(report.drift)) == (len(world.people), {}), report.examples
+
+    # Reconcile sees drift: one profile's count changed in MongoDB behind the lake's back.
+    store.profiles.update_one({"_id": live[0]["profile_id"]}, {"$inc": {"event_count": 1}})
+    report = reconcile(Lakehouse(lake).duckdb(), store)
+    assert dict(report.drift) == {"event_count": 1}
