@@ -12,11 +12,16 @@ Views (the same names in both engines):
     events            canonical events, `profile_id` resolved to the profile that holds them now
     sync_errors       changes the sync could not convert, with the reason and the original document
 Rows the sync marked with `sync_error` appear only in `sync_errors`.
+
+Macros for segment predicates and analyses: `as_of()` (the time the lake is read as of: a past time
+travels the tables back to the versions committed by then), `stat_count(stats, type)`,
+`stat_amount(stats, type)` and `has_identifier(identifiers, type)`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -26,7 +31,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from sync.tables import ALL_TABLES, Table
 
@@ -49,14 +54,21 @@ CREATE VIEW sync_errors AS
     UNION ALL SELECT 'events', event_id, operation, change_time, sync_error, document
         FROM raw_events WHERE sync_error IS NOT NULL;
 """
+_MACROS = """
+CREATE MACRO stat_count(stats, t) AS coalesce(list_sum([s.count FOR s IN stats IF s.type = t]), 0);
+CREATE MACRO stat_amount(stats, t) AS coalesce(list_sum([s.amount FOR s IN stats IF s.type = t]), 0);
+CREATE MACRO has_identifier(ids, t) AS len([i FOR i IN ids IF i.type = t]) > 0;
+"""
 VIEWS = ("profile_changes", "profiles_current", "profiles", "identity_changes", "events", "sync_errors")
 
 
 @dataclass(frozen=True)
 class Lakehouse:
-    """The Delta tables under one lake path, read at the version current when first touched."""
+    """The Delta tables under one lake path, read as of `as_of` (default: when first touched)."""
 
     path: Path
+    as_of: datetime = field(default_factory=lambda: datetime.now(UTC))
+    travel: bool = False  # read the table versions committed by `as_of`, not the latest
 
     @cached_property
     def datasets(self) -> dict[str, ds.Dataset]:
@@ -65,9 +77,12 @@ class Lakehouse:
     def duckdb(self) -> duckdb.DuckDBPyConnection:
         """A new in-memory DuckDB connection with every view of the module docstring."""
         con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
         for name, dataset in self.datasets.items():
             con.register(f"raw_{name}", dataset)
         con.execute(_VIEWS)
+        con.execute(_MACROS)
+        con.execute(f"CREATE MACRO as_of() AS TIMESTAMPTZ '{self.as_of.astimezone(UTC).isoformat()}'")
         return con
 
     def polars(self) -> dict[str, pl.LazyFrame]:
@@ -117,6 +132,8 @@ class Lakehouse:
         path = (self.path / table.name).resolve()
         try:
             delta = DeltaTable(str(path))
-        except TableNotFoundError:  # not synced yet: an empty table of the right shape
+            if self.travel:
+                delta.load_as_version(self.as_of)
+        except (TableNotFoundError, DeltaError):  # not synced (by then): an empty table of the shape
             return ds.dataset(pa.Table.from_pylist([], table.schema))
         return delta.to_pyarrow_dataset(filesystem=pafs.SubTreeFileSystem(str(path), pafs.LocalFileSystem()))
