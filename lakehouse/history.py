@@ -21,8 +21,8 @@ WHERE profile_id = $id AND operation = 'delete' AND change_time <= $at AND seq >
 def profile_as_of(con: duckdb.DuckDBPyConnection, profile_id: str, at: datetime) -> dict[str, Any] | None:
     """The last version changed at or before `at`; None if it did not exist then or was deleted.
     A merged-away profile comes back as its redirect (`merged_into` set)."""
-    rows = con.execute(_AS_OF_SQL, {"id": profile_id, "at": at}).fetch_arrow_table().to_pylist()
+    rows = con.sql(_AS_OF_SQL, params={"id": profile_id, "at": at}).to_arrow_table().to_pylist()
     if not rows:
         return None
-    deleted = con.execute(_DELETED_SQL, {"id": profile_id, "at": at, "seq": rows[0]["seq"]}).fetchall()
+    deleted = con.sql(_DELETED_SQL, params={"id": profile_id, "at": at, "seq": rows[0]["seq"]}).fetchall()
     return None if deleted[0][0] else rows[0]
