@@ -66,6 +66,8 @@ class LakeSettings(_Section):
     # A micro-batch closes at this many changes or this long after its first change, whichever is first.
     batch_size: int = Field(5_000, ge=1, le=100_000)
     batch_max_seconds: float = Field(1.0, gt=0, le=60)
+    # profiles_current is merged from profile_changes at most this often (a merge rewrites files).
+    current_every_seconds: float = Field(5.0, ge=0)
     # Small files are compacted after this many commits to a table.
     compact_every: int = Field(200, ge=1)
     # Application-transaction id in the Delta log; two syncs writing one lake must not share it.

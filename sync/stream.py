@@ -89,6 +89,7 @@ class CollectionSync:
         self._buffer: list[dict[str, Any]] = []
         self._first_at = 0.0
         self._commits = 0
+        self._merged_at = 0.0
         self.checkpoint = target.checkpoint()
         self._catch_up_current()
         if self.checkpoint.epoch < 0:
@@ -97,6 +98,8 @@ class CollectionSync:
     def step(self) -> None:
         """Do a little work: one snapshot chunk, or pull what the stream has ready and commit when due."""
         try:
+            if time.monotonic() - self._merged_at >= self._settings.current_every_seconds:
+                self._catch_up_current()
             if self.checkpoint.phase == "snapshot":
                 self._snapshot_chunk()
                 return
@@ -118,6 +121,7 @@ class CollectionSync:
         """Commit what is buffered, then stop reading."""
         if self._buffer and self.checkpoint.phase == "stream":
             self._flush()
+        self._catch_up_current()
         self._close_stream()
 
     # -- streaming ------------------------------------------------------------------------------
@@ -217,6 +221,7 @@ class CollectionSync:
         """Stream from right after the snapshot time; rows an older epoch left in the current table
         for documents that no longer exist go."""
         cp = self.checkpoint
+        self._catch_up_current()
         if self._current is not None and cp.epoch > 0:
             self._current.delete(f"sync_epoch < {cp.epoch}")
         self.checkpoint = Checkpoint(
@@ -245,8 +250,6 @@ class CollectionSync:
         else:
             self._target.append(data, checkpoint)
         self.checkpoint = checkpoint
-        if self._current is not None:
-            self._current.merge_latest(latest_per_key(data, table.key), checkpoint.batch)
         self._after_commit(data, checkpoint, skipped, times)
 
     def _after_commit(
@@ -271,8 +274,9 @@ class CollectionSync:
         self._on_commit(BatchReport(name, cp.batch, cp.epoch, data.num_rows, errors, skipped, lags))
 
     def _catch_up_current(self) -> None:
-        """A crash between the profile_changes commit and the profiles_current merge left the latter
-        behind: merge the missing batches from profile_changes."""
+        """Merge the batches profile_changes holds and profiles_current does not yet (every
+        lake.current_every_seconds, at start, and at close), newest row per profile winning."""
+        self._merged_at = time.monotonic()
         current, target = self._current, self._target
         if current is None or current.batch >= target.batch:
             return

@@ -19,6 +19,7 @@ def lake_settings(settings: Settings, fresh_db: str, tmp_path: Path) -> Settings
     configured.lake.path = tmp_path / "lake"
     configured.lake.batch_size = 1_000
     configured.lake.batch_max_seconds = 0.2
+    configured.lake.current_every_seconds = 0
     configured.lake.segments_file = tmp_path / "segments.yaml"
     configured.lake.exports_path = tmp_path / "exports"
     return configured

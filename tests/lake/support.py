@@ -12,23 +12,9 @@ from typing import Any
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from c360.world import World
 from ingest.events import CanonicalEvent
-from ingest.mappings import load_mapping_file
-from ingest.records import SourceRecord, translate
 from operational.store import Store
 from operational.writer import ProfileWriter
-
-
-def world_events(world: World) -> list[CanonicalEvent]:
-    """The world's messages as the ingest path translates them (every one is valid)."""
-    mappings = load_mapping_file().for_topic()
-    events = []
-    for offset, m in enumerate(world.messages):
-        event = translate(SourceRecord(m.topic, 0, offset, m.key, m.value, 0), mappings, 1_000_000)
-        assert isinstance(event, CanonicalEvent), event
-        events.append(event)
-    return events
 
 
 def apply(store: Store, events: Sequence[CanonicalEvent], batch: int, pause_s: float = 0.0) -> None:

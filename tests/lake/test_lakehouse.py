@@ -18,13 +18,14 @@ from api.app import create_app
 from c360.bootstrap import apply_segments, export_day, reconcile_lake
 from c360.settings import Settings
 from c360.world import World, generate_world
+from c360.world_events import world_events
 from ingest.events import CanonicalEvent, build_event
 from lakehouse.analyses import Analyses
 from lakehouse.history import profile_as_of
 from lakehouse.tables import Lakehouse
 from operational.store import Store
 from sync.runner import LakeSync
-from tests.lake.support import apply, step_until_idle, world_events
+from tests.lake.support import apply, step_until_idle
 
 pytestmark = pytest.mark.integration
 

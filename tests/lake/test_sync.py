@@ -8,6 +8,7 @@ import pytest
 
 from c360.settings import Settings
 from c360.world import generate_world
+from c360.world_events import world_events
 from lakehouse.reconcile import reconcile
 from lakehouse.tables import Lakehouse
 from operational.store import Store
@@ -18,7 +19,6 @@ from tests.lake.support import (
     assert_delta_holds_every_change_once,
     read,
     step_until_idle,
-    world_events,
 )
 
 pytestmark = pytest.mark.integration

@@ -16,12 +16,13 @@ import pytest
 
 from c360.settings import Settings
 from c360.world import generate_world
+from c360.world_events import world_events
 from lakehouse.reconcile import reconcile
 from lakehouse.tables import Lakehouse
 from operational.store import Store
 from operational.writer import ProfileWriter
 from sync.runner import LakeSync
-from tests.lake.support import assert_delta_holds_every_change_once, step_until_idle, world_events
+from tests.lake.support import assert_delta_holds_every_change_once, step_until_idle
 
 pytestmark = pytest.mark.e2e
 
