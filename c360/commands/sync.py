@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 import time
 from collections import defaultdict
 from typing import Annotated
 
 import typer
-from prometheus_client import start_http_server
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from c360.bootstrap import lake_sync
+from c360.service import start_service
 from c360.settings import load_settings
 from sync.stream import BatchReport
 
@@ -73,13 +70,8 @@ def run(
         C360_MONGO__URI=mongodb://mongo:27017/?replicaSet=rs0 C360_LAKE__PATH=/data/lake \\
         c360 sync run --metrics-port 9361
     """
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = start_service(metrics_port)
     settings = load_settings()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    if metrics_port is not None:
-        start_http_server(metrics_port)
     console.print(f"syncing {settings.mongo.database} into {settings.lake.path}")
     totals = _Totals()
     started = time.monotonic()
