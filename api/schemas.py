@@ -34,6 +34,7 @@ class ProfileOut(BaseModel):
     channels: dict[str, datetime] = Field(description="Last activity time per channel")
     identifiers: list[IdentifierOut]
     merged_from: list[str]
+    segments: list[str] = Field(default_factory=list, description="Segments (lake.segments_file) it is in")
 
     @classmethod
     def from_document(cls, doc: dict[str, Any], requested_id: str) -> ProfileOut:
@@ -51,6 +52,7 @@ class ProfileOut(BaseModel):
             channels=doc.get("channels", {}),
             identifiers=identifiers,
             merged_from=doc.get("merged_from", []),
+            segments=doc.get("segments", []),
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime, time, timedelta
 
 from fastapi import FastAPI
 from kafka import KafkaConsumer, KafkaProducer
@@ -14,9 +15,16 @@ from c360.settings import Settings
 from ingest.consumer import BatchOutcome, IngestLoop
 from ingest.deadletter import DeadLetterSink
 from ingest.mappings import load_mapping_file
+from lakehouse.exports import ExportResult, export_segments
+from lakehouse.membership import WritebackResult, write_memberships
+from lakehouse.reconcile import ReconcileReport, reconcile
+from lakehouse.segments import load_segment_file
+from lakehouse.tables import Lakehouse
 from operational.store import Store
 from operational.workers import WorkerRegistry
 from operational.writer import ProfileWriter
+from sync.runner import LakeSync
+from sync.stream import OnCommit
 
 
 def mongo_client(settings: Settings) -> MongoClient:
@@ -86,3 +94,31 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
     """The REST API wired to the configured MongoDB."""
     with open_store(settings) as store:
         yield create_app(store)
+
+
+@contextmanager
+def lake_sync(settings: Settings, on_commit: OnCommit = lambda _: None) -> Iterator[LakeSync]:
+    """The change-stream sync from the configured MongoDB into the Delta tables under lake.path."""
+    with open_store(settings) as store:
+        yield LakeSync(store, settings.lake, on_commit)
+
+
+def reconcile_lake(settings: Settings) -> ReconcileReport:
+    """Profiles recomputed from the lake's events, diffed against the configured MongoDB."""
+    with open_store(settings) as store:
+        return reconcile(Lakehouse(settings.lake.path).duckdb(), store)
+
+
+def apply_segments(settings: Settings) -> WritebackResult:
+    """Evaluate the segments file now and write each live profile's membership to MongoDB."""
+    segments = load_segment_file(settings.lake.segments_file).segments
+    with open_store(settings) as store:
+        return write_memberships(Lakehouse(settings.lake.path).duckdb(), segments, store)
+
+
+def export_day(settings: Settings, day: date) -> ExportResult:
+    """Every segment's audience as of the end of `day` (UTC), under lake.exports_path/<day>/."""
+    segments = load_segment_file(settings.lake.segments_file).segments
+    end = datetime.combine(day + timedelta(days=1), time(), UTC)
+    lake = Lakehouse(settings.lake.path, as_of=end, travel=end <= datetime.now(UTC))
+    return export_segments(lake.duckdb(), segments, day, settings.lake.exports_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from c360.commands import connect, demo, dev, ingest, serve, world
+from c360.commands import connect, demo, dev, ingest, reconcile, segments, serve, sql, sync, world
 
 app = typer.Typer(
     help="c360: real-time Customer 360 profiles from Kafka into MongoDB, served over REST.",
@@ -13,6 +13,11 @@ app = typer.Typer(
 app.add_typer(dev.app, name="dev")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(world.app, name="world")
+app.add_typer(sync.app, name="sync")
+app.add_typer(segments.app, name="segments")
+app.add_typer(segments.export_app, name="export")
+app.command()(sql.sql)
+app.command()(reconcile.reconcile)
 app.command()(serve.serve)
 app.command()(demo.demo)
 app.command()(connect.connect)

@@ -60,6 +60,24 @@ class LocalServerSettings(_Section):
     tansu_path: Path | None = None
 
 
+class LakeSettings(_Section):
+    """The Delta Lake side: where tables live, how the sync batches, where segments and exports are."""
+
+    # One directory per Delta table (profile_changes, profiles_current, identity_changes, events).
+    path: Path = Path(".c360/lake")
+    # A micro-batch closes at this many changes or this long after its first change, whichever is first.
+    batch_size: int = Field(5_000, ge=1, le=100_000)
+    batch_max_seconds: float = Field(1.0, gt=0, le=60)
+    # profiles_current is merged from profile_changes at most this often (a merge rewrites files).
+    current_every_seconds: float = Field(5.0, ge=0)
+    # Small files are compacted after this many commits to a table.
+    compact_every: int = Field(200, ge=1)
+    # Application-transaction id in the Delta log; two syncs writing one lake must not share it.
+    app_id: str = "c360-sync"
+    segments_file: Path = Path("segments.yaml")
+    exports_path: Path = Path(".c360/exports")
+
+
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8360
@@ -73,6 +91,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     local: LocalServerSettings = Field(default_factory=LocalServerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 import time
 from contextlib import nullcontext
 from typing import Annotated
 
 import typer
-from prometheus_client import start_http_server
 from rich.console import Console
 from rich.live import Live
 
 from c360.bootstrap import ingest_loop, ingest_topics
+from c360.service import start_service
 from c360.settings import load_settings
 from ingest.consumer import BatchOutcome, LoopTotals
 
@@ -39,13 +36,8 @@ def run(
         C360_KAFKA__BOOTSTRAP_SERVERS=kafka:9092 C360_MONGO__URI=mongodb://mongo:27017/?replicaSet=rs0 \\
         c360 ingest run --metrics-port 9360
     """
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = start_service(metrics_port)
     settings = load_settings()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    if metrics_port is not None:
-        start_http_server(metrics_port)
     console.print(
         f"ingesting {', '.join(ingest_topics(settings))} from {settings.kafka.bootstrap_servers} "
         f"into {settings.mongo.database} as group {settings.kafka.group_id}"

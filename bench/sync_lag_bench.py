@@ -1,0 +1,108 @@
+"""Sync lag under the spine's ingest load: from a MongoDB change to its row committed in Delta Lake.
+
+One run starts its own mongod (and Tansu, unused) on free ports in a temporary directory, generates a
+demo world, and has a separate process write it through the real profile writer at `--rate` events/s
+(default 2,200/s: the end-to-end ingest rate measured in docs/BENCHMARKS.md) in ingest-sized
+transactions every 200 ms, while this process runs the sync (`LakeSync`) into a temporary lake. The lag
+of a change = the moment its Delta commit returned - the change's MongoDB wallTime, over every change
+streamed (snapshot rows excluded), reported as p50/p99/max per table.
+
+    .venv/bin/python -m bench.sync_lag_bench --help
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import shlex
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from pymongo import MongoClient
+from rich.console import Console
+from rich.table import Table
+
+from bench.ingest_bench import _servers
+from c360.settings import load_settings
+from c360.world import generate_world
+from c360.world_events import world_events
+from operational.store import Store
+from operational.writer import ProfileWriter
+from sync.runner import LakeSync
+from sync.stream import BatchReport
+
+console = Console()
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
+TICK_S = 0.2  # the ingest loop's batch timeout: one transaction per tick
+LAG_BAR_S = 5.0
+
+
+def _write(uri: str, database: str, people: int, events_per_person: float, rate: float) -> None:
+    """The load: the world's events through the profile writer, paced to `rate`."""
+    events = world_events(generate_world(people=people, events_per_person=events_per_person, seed=7))
+    per_tick = max(1, int(rate * TICK_S))
+    with MongoClient(uri, tz_aware=True) as client:
+        store = Store.connect(client, database)
+        writer = ProfileWriter(store)
+        started = time.monotonic()
+        for tick, start in enumerate(range(0, len(events), per_tick)):
+            time.sleep(max(0.0, started + tick * TICK_S - time.monotonic()))
+            writer.apply(events[start : start + per_tick])
+
+
+@app.command()
+def main(
+    people: Annotated[int, typer.Option(help="People in the generated world.")] = 10_000,
+    events_per_person: Annotated[float, typer.Option(help="Average events per person.")] = 12.0,
+    rate: Annotated[float, typer.Option(help="Events per second written to MongoDB.")] = 2_200.0,
+) -> None:
+    """Measure sync lag p50/p99 while MongoDB takes the ingest load; prints a table."""
+    with tempfile.TemporaryDirectory(prefix="c360-sync-bench-") as tmp:
+        work = Path(tmp)
+        with _servers(work, None, None, None) as (uri, _kafka):
+            settings = load_settings(
+                mongo={"uri": uri, "database": "bench_sync"}, lake={"path": work / "lake"}
+            )
+            with MongoClient(uri, tz_aware=True) as client:
+                store = Store.connect(client, settings.mongo.database)
+                store.ensure_indexes()
+                lags: dict[str, list[float]] = {}
+                counts: dict[str, int] = {}
+
+                def record(report: BatchReport) -> None:
+                    lags.setdefault(report.table, []).extend(report.lags_s)
+                    counts[report.table] = counts.get(report.table, 0) + report.rows
+
+                sync = LakeSync(store, settings.lake, record)
+                stop = threading.Event()
+                runner = threading.Thread(target=sync.run, args=(stop,))
+                runner.start()
+                load = mp.get_context("spawn").Process(
+                    target=_write, args=(uri, settings.mongo.database, people, events_per_person, rate)
+                )
+                started = time.monotonic()
+                load.start()
+                load.join()
+                wrote_s = time.monotonic() - started
+                total = store.events.count_documents({})
+                while counts.get("events", 0) < total:
+                    time.sleep(0.2)
+                stop.set()
+                runner.join()
+    out = Table("table", "rows", "lag p50 s", "lag p99 s", "lag max s", "bar")
+    for table, values in sorted(lags.items()):
+        p50, p99 = np.percentile(values, [50, 99])
+        out.add_row(table, f"{counts[table]:,}", f"{p50:.2f}", f"{p99:.2f}", f"{max(values):.2f}",
+                    f"{'ok' if p99 < LAG_BAR_S else 'FAIL'} p99 < {LAG_BAR_S:g} s")  # fmt: skip
+    console.print(f"{total:,} events written in {wrote_s:.0f} s ({total / wrote_s:,.0f}/s)")
+    console.print(out)
+    console.print(f"command: python -m bench.sync_lag_bench {shlex.join(sys.argv[1:])}".rstrip())
+
+
+if __name__ == "__main__":
+    app()

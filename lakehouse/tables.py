@@ -1,0 +1,139 @@
+"""The lake as query engines see it: one call gives DuckDB views or Polars LazyFrames over the Delta tables.
+
+DuckDB's `delta` extension cannot be installed offline, so each table is opened with delta-rs and
+handed over as an Arrow dataset (projections and filters are pushed down). The dataset gets an explicit
+`SubTreeFileSystem`: without it deltalake 1.6 + pyarrow can abort the process at exit.
+
+Views (the same names in both engines):
+    profile_changes   every change of every profile (append-only history)
+    profiles_current  the latest row of every profile id, merged-away ids included (`merged_into` set)
+    profiles          live profiles only: what the operational API serves
+    identity_changes  merges with their evidence
+    events            canonical events, `profile_id` resolved to the profile that holds them now
+    sync_errors       changes the sync could not convert, with the reason and the original document
+Rows the sync marked with `sync_error` appear only in `sync_errors`.
+
+Macros for segment predicates and analyses: `as_of()` (the time the lake is read as of: a past time
+travels the tables back to the versions committed by then), `stat_count(stats, type)`,
+`stat_amount(stats, type)` and `has_identifier(identifiers, type)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from sync.tables import ALL_TABLES, Table
+
+_VIEWS = """
+CREATE VIEW profile_changes AS SELECT * FROM raw_profile_changes WHERE sync_error IS NULL;
+CREATE VIEW profiles_current AS SELECT * FROM raw_profiles_current WHERE sync_error IS NULL;
+CREATE VIEW profiles AS SELECT * FROM profiles_current WHERE merged_into IS NULL;
+CREATE VIEW identity_changes AS SELECT * FROM raw_identity_changes WHERE sync_error IS NULL;
+CREATE VIEW events AS
+    SELECT e.* REPLACE (coalesce(r.merged_into, e.profile_id) AS profile_id)
+    FROM raw_events e
+    LEFT JOIN (SELECT profile_id, merged_into FROM profiles_current WHERE merged_into IS NOT NULL) r
+        ON e.profile_id = r.profile_id
+    WHERE e.sync_error IS NULL;
+CREATE VIEW sync_errors AS
+    SELECT 'profile_changes' AS "table", profile_id AS "key", operation, change_time, sync_error, document
+        FROM raw_profile_changes WHERE sync_error IS NOT NULL
+    UNION ALL SELECT 'identity_changes', change_id, operation, change_time, sync_error, document
+        FROM raw_identity_changes WHERE sync_error IS NOT NULL
+    UNION ALL SELECT 'events', event_id, operation, change_time, sync_error, document
+        FROM raw_events WHERE sync_error IS NOT NULL;
+"""
+_MACROS = """
+CREATE MACRO stat_count(stats, t) AS coalesce(list_sum([s.count FOR s IN stats IF s.type = t]), 0);
+CREATE MACRO stat_amount(stats, t) AS coalesce(list_sum([s.amount FOR s IN stats IF s.type = t]), 0);
+CREATE MACRO has_identifier(ids, t) AS len([i FOR i IN ids IF i.type = t]) > 0;
+"""
+VIEWS = ("profile_changes", "profiles_current", "profiles", "identity_changes", "events", "sync_errors")
+
+
+@dataclass(frozen=True)
+class Lakehouse:
+    """The Delta tables under one lake path, read as of `as_of` (default: when first touched)."""
+
+    path: Path
+    as_of: datetime = field(default_factory=lambda: datetime.now(UTC))
+    travel: bool = False  # read the table versions committed by `as_of`, not the latest
+
+    @cached_property
+    def datasets(self) -> dict[str, ds.Dataset]:
+        return {table.name: self._dataset(table) for table in ALL_TABLES}
+
+    def duckdb(self) -> duckdb.DuckDBPyConnection:
+        """A new in-memory DuckDB connection with every view of the module docstring."""
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        for name, dataset in self.datasets.items():
+            con.register(f"raw_{name}", dataset)
+        con.execute(_VIEWS)
+        con.execute(_MACROS)
+        con.execute(f"CREATE MACRO as_of() AS TIMESTAMPTZ '{self.as_of.astimezone(UTC).isoformat()}'")
+        return con
+
+    def polars(self) -> dict[str, pl.LazyFrame]:
+        """The same views as Polars LazyFrames."""
+        raw = {name: pl.scan_pyarrow_dataset(d) for name, d in self.datasets.items()}
+        ok = pl.col("sync_error").is_null()
+        current = raw["profiles_current"].filter(ok)
+        redirects = current.filter(pl.col("merged_into").is_not_null()).select(
+            "profile_id", pl.col("merged_into").alias("_survivor")
+        )
+        events = (
+            raw["events"]
+            .filter(ok)
+            .join(redirects, on="profile_id", how="left")
+            .with_columns(pl.coalesce("_survivor", "profile_id").alias("profile_id"))
+            .drop("_survivor")
+        )
+        errors = pl.concat(
+            [
+                raw[name]
+                .filter(~ok)
+                .select(
+                    pl.lit(name).alias("table"),
+                    pl.col(key).alias("key"),
+                    "operation",
+                    "change_time",
+                    "sync_error",
+                    "document",
+                )
+                for name, key in (
+                    ("profile_changes", "profile_id"),
+                    ("identity_changes", "change_id"),
+                    ("events", "event_id"),
+                )
+            ]
+        )
+        return {
+            "profile_changes": raw["profile_changes"].filter(ok),
+            "profiles_current": current,
+            "profiles": current.filter(pl.col("merged_into").is_null()),
+            "identity_changes": raw["identity_changes"].filter(ok),
+            "events": events,
+            "sync_errors": errors,
+        }
+
+    def _dataset(self, table: Table) -> ds.Dataset:
+        path = (self.path / table.name).resolve()
+        try:
+            delta = DeltaTable(str(path))
+            if self.travel:
+                delta.load_as_version(self.as_of)
+        except (TableNotFoundError, DeltaError):  # not synced (by then): an empty table of the shape
+            return ds.dataset(pa.Table.from_pylist([], table.schema))
+        return delta.to_pyarrow_dataset(filesystem=pafs.SubTreeFileSystem(str(path), pafs.LocalFileSystem()))

@@ -1,0 +1,157 @@
+"""One Delta table as the sync's target: each commit carries its stream position, checked before writing.
+
+A commit writes the rows of one micro-batch together with an application transaction (app id, batch
+number) and, in the commit info, the checkpoint reached: the change-stream resume token of the batch's
+last change (or the snapshot's progress). Reading the table back therefore says exactly which changes
+it holds, so a sync killed at any moment resumes after the last commit and writes nothing twice.
+delta-rs records but does not enforce increasing versions, so `commit` refuses to write unless the
+table's transaction version is still the one this process last saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from bson import json_util
+from bson.timestamp import Timestamp
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from sync.tables import Table
+
+META_KEY = "c360.sync"
+HISTORY_PAGES = (16, 256, None)
+
+
+class ConcurrentSyncError(RuntimeError):
+    """Another process committed to the table since this one read it: two syncs share one app id."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """How far a table has got. `batch` 0 with epoch -1 means: nothing written yet."""
+
+    batch: int = 0
+    epoch: int = -1
+    phase: str = "snapshot"  # "snapshot": copying the collection at snapshot_at; then "stream"
+    token: dict[str, Any] | None = None  # resume token of the last change written
+    snapshot_at: Timestamp | None = None
+    snapshot_after: Any = None  # last _id the snapshot wrote (it reads in _id order)
+
+    def to_json(self) -> str:
+        return json_util.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Checkpoint:
+        return cls(**json_util.loads(text))
+
+    def next(self, **changes: Any) -> Checkpoint:
+        return replace(self, batch=self.batch + 1, **changes)
+
+
+class DeltaTarget:
+    def __init__(self, root: Path, table: Table, app_id: str) -> None:
+        self.table = table
+        self.path = root / table.name
+        self.app_id = app_id
+        self._dt = self._open()
+        self._batch = self._dt.transaction_version(app_id) or 0
+
+    @property
+    def batch(self) -> int:
+        """The last batch this table holds (its application-transaction version)."""
+        return self._batch
+
+    @property
+    def delta(self) -> DeltaTable:
+        return self._dt
+
+    def checkpoint(self) -> Checkpoint:
+        """The checkpoint stored with this table's last sync commit."""
+        if self._batch == 0:
+            return Checkpoint()
+        for limit in HISTORY_PAGES:
+            for commit in self._dt.history(limit):
+                if META_KEY in commit:
+                    found = Checkpoint.from_json(commit[META_KEY])
+                    if found.batch == self._batch:
+                        return found
+        raise RuntimeError(f"{self.path}: no commit info for batch {self._batch} of {self.app_id}")
+
+    def append(self, rows: pa.Table, checkpoint: Checkpoint) -> None:
+        self._commit(checkpoint, lambda props: self._write(rows, props))
+
+    def insert_missing(self, rows: pa.Table, checkpoint: Checkpoint) -> None:
+        """For a re-snapshot: rows whose key the table already holds are left alone."""
+        key = self.table.key
+
+        def merge(props: CommitProperties) -> None:
+            self._dt.merge(
+                rows, f"t.{key} = s.{key}", source_alias="s", target_alias="t", commit_properties=props
+            ).when_not_matched_insert_all().execute()
+
+        self._commit(checkpoint, merge)
+
+    def merge_latest(self, rows: pa.Table, batch: int) -> None:
+        """Keep the newest row per key (by `seq`); a deleted document's row goes; records `batch`."""
+        key = self.table.key
+
+        def merge(props: CommitProperties) -> None:
+            (
+                self._dt.merge(
+                    rows, f"t.{key} = s.{key}", source_alias="s", target_alias="t", commit_properties=props
+                )
+                .when_matched_delete(predicate="s.seq > t.seq AND s.operation = 'delete'")
+                .when_matched_update_all(predicate="s.seq > t.seq")
+                .when_not_matched_insert_all(predicate="s.operation <> 'delete'")
+                .execute()
+            )
+
+        self._commit(Checkpoint(batch=batch, phase="stream"), merge, expect=self._batch)
+
+    def delete(self, predicate: str) -> None:
+        self._dt.delete(predicate)
+
+    def compact(self) -> None:
+        self._dt.optimize.compact()
+
+    def refresh(self) -> None:
+        self._dt.update_incremental()
+        self._batch = self._dt.transaction_version(self.app_id) or 0
+
+    def _commit(
+        self, checkpoint: Checkpoint, write: Callable[[CommitProperties], None], expect: int | None = None
+    ) -> None:
+        """Write unless the stored version moved: `expect` defaults to the batch right before this one."""
+        expected = checkpoint.batch - 1 if expect is None else expect
+        self._dt.update_incremental()
+        stored = self._dt.transaction_version(self.app_id) or 0
+        if stored != expected:
+            raise ConcurrentSyncError(f"{self.path}: holds batch {stored}, this sync expected {expected}")
+        props = CommitProperties(
+            custom_metadata={META_KEY: checkpoint.to_json()},
+            app_transactions=[Transaction(self.app_id, checkpoint.batch)],
+        )
+        write(props)
+        self._dt.update_incremental()
+        self._batch = checkpoint.batch
+
+    def _write(self, rows: pa.Table, props: CommitProperties) -> None:
+        write_deltalake(self._dt, rows, mode="append", commit_properties=props)
+
+    def _open(self) -> DeltaTable:
+        try:
+            return DeltaTable(str(self.path))
+        except TableNotFoundError:
+            self.path.mkdir(parents=True, exist_ok=True)
+            return DeltaTable.create(
+                str(self.path),
+                self.table.schema,
+                mode="ignore",
+                partition_by=list(self.table.partition_by) or None,
+                name=self.table.name,
+            )

@@ -1,0 +1,298 @@
+"""One collection's change stream into its Delta table, in micro-batches, resumable after any crash.
+
+Start: the table's last commit says where to continue (`DeltaTarget.checkpoint`). With no commit yet,
+or when MongoDB no longer has the stream's history (ChangeStreamHistoryLost, an invalidate), a new
+epoch begins: the collection is read at one majority-committed cluster time T in `_id` order, chunk by
+chunk (each chunk a commit recording how far it got), then the stream starts right after T. Changes are
+collected until `lake.batch_size` or `lake.batch_max_seconds` after the first one, converted (bad ones
+to error rows), and committed with the last change's resume token.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from bson.codec_options import CodecOptions
+from bson.timestamp import Timestamp
+from pymongo.change_stream import CollectionChangeStream
+from pymongo.collection import Collection
+from pymongo.errors import OperationFailure
+
+from c360.settings import LakeSettings
+from sync import metrics
+from sync.convert import Position, change_time, rows_to_table
+from sync.delta_target import Checkpoint, DeltaTarget
+from sync.tables import Table
+
+log = logging.getLogger(__name__)
+
+CHANGE_STREAM_HISTORY_LOST = 286
+SNAPSHOT_TOO_OLD = 239
+AWAIT_MS = 50  # longest a pull blocks when the stream is idle
+# Decimal128 stays Decimal128 (exact, and Extended JSON knows it); dates are UTC-aware.
+RAW_CODEC = CodecOptions(tz_aware=True, tzinfo=UTC)
+
+Convert = Callable[[dict[str, Any], Position], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    collection: str
+    table: Table
+    convert: Convert
+    full_document: str | None = None  # "whenAvailable" where updates need their post-image
+    # A re-snapshot (epoch > 0) appends every document as a new-epoch row (a history table), rather
+    # than inserting only the keys the table does not hold yet (a table of immutable records).
+    append_resnapshot: bool = False
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What one commit did, for progress displays and benchmarks."""
+
+    table: str
+    batch: int
+    epoch: int
+    rows: int
+    errors: int
+    skipped: int
+    lags_s: list[float] = field(repr=False)
+
+
+OnCommit = Callable[[BatchReport], None]
+
+
+class CollectionSync:
+    def __init__(
+        self,
+        collection: Collection,
+        spec: StreamSpec,
+        target: DeltaTarget,
+        settings: LakeSettings,
+        on_commit: OnCommit,
+        current: DeltaTarget | None = None,
+    ) -> None:
+        self._coll = collection.with_options(codec_options=RAW_CODEC)
+        self._spec = spec
+        self._target = target
+        self._current = current  # profiles_current, kept by merge after each profile_changes commit
+        self._settings = settings
+        self._on_commit = on_commit
+        self._stream: CollectionChangeStream | None = None
+        self._buffer: list[dict[str, Any]] = []
+        self._first_at = 0.0
+        self._commits = 0
+        self._merged_at = 0.0
+        self.checkpoint = target.checkpoint()
+        self._catch_up_current()
+        if self.checkpoint.epoch < 0:
+            self._new_epoch()
+
+    def step(self) -> None:
+        """Do a little work: one snapshot chunk, or pull what the stream has ready and commit when due."""
+        try:
+            if time.monotonic() - self._merged_at >= self._settings.current_every_seconds:
+                self._catch_up_current()
+            if self.checkpoint.phase == "snapshot":
+                self._snapshot_chunk()
+                return
+            self._pull()
+            if self._buffer and (
+                len(self._buffer) >= self._settings.batch_size
+                or time.monotonic() - self._first_at >= self._settings.batch_max_seconds
+            ):
+                self._flush()
+        except OperationFailure as exc:
+            if exc.code not in (CHANGE_STREAM_HISTORY_LOST, SNAPSHOT_TOO_OLD):
+                raise
+            log.warning("%s: %s; starting a new epoch from a snapshot", self._spec.collection, exc)
+            self._close_stream()
+            self._buffer.clear()
+            self._new_epoch()
+
+    def close(self) -> None:
+        """Commit what is buffered, then stop reading."""
+        if self._buffer and self.checkpoint.phase == "stream":
+            self._flush()
+        self._catch_up_current()
+        self._close_stream()
+
+    # -- streaming ------------------------------------------------------------------------------
+
+    def _pull(self) -> None:
+        stream = self._stream or self._open_stream()
+        deadline = time.monotonic() + self._settings.batch_max_seconds / 4
+        while len(self._buffer) < self._settings.batch_size:
+            change = stream.try_next()
+            if change is None:
+                return
+            if change["operationType"] == "invalidate":
+                self._flush()
+                raise OperationFailure("the change stream was invalidated", CHANGE_STREAM_HISTORY_LOST)
+            if not self._buffer:
+                self._first_at = time.monotonic()
+            self._buffer.append(change)
+            if time.monotonic() > deadline:
+                return
+
+    def _open_stream(self) -> CollectionChangeStream:
+        cp = self.checkpoint
+        position: dict[str, Any] = (
+            {"resume_after": cp.token}
+            if cp.token is not None
+            else {"start_at_operation_time": _after(cp.snapshot_at)}
+        )
+        self._stream = self._coll.watch(
+            full_document=self._spec.full_document,
+            max_await_time_ms=AWAIT_MS,
+            batch_size=self._settings.batch_size,
+            **position,
+        )
+        return self._stream
+
+    def _flush(self) -> None:
+        changes, self._buffer = self._buffer, []
+        if not changes:
+            return
+        checkpoint = self.checkpoint.next(token=changes[-1]["_id"])
+        rows = self._convert(changes, checkpoint)
+        if not rows:  # only skipped changes: the next commit carries a later token anyway
+            metrics.CHANGES.labels(self._spec.table.name, "skipped").inc(len(changes))
+            return
+        self._commit(rows, checkpoint, skipped=len(changes) - len(rows), times=changes)
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    # -- snapshots (a new epoch) ----------------------------------------------------------------
+
+    def _new_epoch(self) -> None:
+        hello = self._coll.database.client.admin.command("hello")
+        at = hello["lastWrite"]["majorityOpTime"]["ts"]
+        self.checkpoint = Checkpoint(
+            batch=self._target.batch, epoch=self.checkpoint.epoch + 1, phase="snapshot", snapshot_at=at
+        )
+
+    def _snapshot_chunk(self) -> None:
+        cp = self.checkpoint
+        query = {} if cp.snapshot_after is None else {"_id": {"$gt": cp.snapshot_after}}
+        docs = list(
+            self._coll.database.cursor_command(
+                "find",
+                self._coll.name,
+                codec_options=RAW_CODEC,
+                filter=query,
+                sort={"_id": 1},
+                limit=self._settings.batch_size,
+                batchSize=self._settings.batch_size,
+                readConcern={"level": "snapshot", "atClusterTime": cp.snapshot_at},
+            )
+        )
+        if not docs:
+            self._end_snapshot()
+            return
+        assert cp.snapshot_at is not None
+        wall = datetime.fromtimestamp(cp.snapshot_at.time, UTC)
+        changes = [
+            {
+                "operationType": "snapshot",
+                "documentKey": {"_id": d["_id"]},
+                "fullDocument": d,
+                "wallTime": wall,
+            }
+            for d in docs
+        ]
+        checkpoint = cp.next(snapshot_after=docs[-1]["_id"])
+        rows = self._convert(changes, checkpoint)
+        self._commit(rows, checkpoint, skipped=len(changes) - len(rows), times=None)
+        if len(docs) < self._settings.batch_size:
+            self._end_snapshot()
+
+    def _end_snapshot(self) -> None:
+        """Stream from right after the snapshot time; rows an older epoch left in the current table
+        for documents that no longer exist go."""
+        cp = self.checkpoint
+        self._catch_up_current()
+        if self._current is not None and cp.epoch > 0:
+            self._current.delete(f"sync_epoch < {cp.epoch}")
+        self.checkpoint = Checkpoint(
+            batch=cp.batch, epoch=cp.epoch, phase="stream", snapshot_at=cp.snapshot_at, token=None
+        )
+
+    # -- commits --------------------------------------------------------------------------------
+
+    def _convert(self, changes: list[dict[str, Any]], checkpoint: Checkpoint) -> list[dict[str, Any]]:
+        convert = self._spec.convert
+        rows = (convert(c, Position(checkpoint.batch, checkpoint.epoch, i)) for i, c in enumerate(changes))
+        return [r for r in rows if r is not None]
+
+    def _commit(
+        self,
+        rows: list[dict[str, Any]],
+        checkpoint: Checkpoint,
+        skipped: int,
+        times: list[dict[str, Any]] | None,
+    ) -> None:
+        table = self._spec.table
+        data = rows_to_table(rows, table.schema, table.key)
+        resnapshot = checkpoint.phase == "snapshot" and checkpoint.epoch > 0
+        if resnapshot and not self._spec.append_resnapshot:
+            self._target.insert_missing(data, checkpoint)
+        else:
+            self._target.append(data, checkpoint)
+        self.checkpoint = checkpoint
+        self._after_commit(data, checkpoint, skipped, times)
+
+    def _after_commit(
+        self, data: pa.Table, cp: Checkpoint, skipped: int, times: list[dict[str, Any]] | None
+    ) -> None:
+        name = self._spec.table.name
+        errors = data.num_rows - data.column("sync_error").null_count
+        now = datetime.now(UTC)
+        lags = [(now - t).total_seconds() for c in times or [] if (t := change_time(c)) is not None]
+        for lag in lags:
+            metrics.LAG_SECONDS.labels(name).observe(lag)
+        if lags:
+            metrics.LAST_LAG.labels(name).set(max(lags))
+        metrics.CHANGES.labels(name, "written").inc(data.num_rows - errors)
+        metrics.CHANGES.labels(name, "error").inc(errors)
+        metrics.CHANGES.labels(name, "skipped").inc(skipped)
+        self._commits += 1
+        if self._commits % self._settings.compact_every == 0:
+            self._target.compact()
+            if self._current is not None:
+                self._current.compact()
+        self._on_commit(BatchReport(name, cp.batch, cp.epoch, data.num_rows, errors, skipped, lags))
+
+    def _catch_up_current(self) -> None:
+        """Merge the batches profile_changes holds and profiles_current does not yet (every
+        lake.current_every_seconds, at start, and at close), newest row per profile winning."""
+        self._merged_at = time.monotonic()
+        current, target = self._current, self._target
+        if current is None or current.batch >= target.batch:
+            return
+        reader = target.delta.scan(predicate=f"sync_batch > {current.batch} AND sync_batch <= {target.batch}")
+        rows = pa.RecordBatchReader.from_stream(reader).read_all()
+        rows = rows.select(target.table.schema.names).cast(target.table.schema)
+        current.merge_latest(latest_per_key(rows, target.table.key), target.batch)
+
+
+def latest_per_key(rows: pa.Table, key: str) -> pa.Table:
+    """The row with the highest `seq` for each non-null key."""
+    ordered = rows.filter(pc.is_valid(rows.column(key))).sort_by("seq")
+    last = {k: i for i, k in enumerate(ordered.column(key).to_pylist())}
+    return ordered.take(sorted(last.values()))
+
+
+def _after(at: Timestamp | None) -> Timestamp:
+    assert at is not None, "a stream without a token starts after its epoch's snapshot"
+    return Timestamp(at.time, at.inc + 1)

@@ -1,0 +1,94 @@
+"""Helpers for the Delta Lake tests: a world's canonical events written straight through the profile
+writer (no Kafka needed to produce MongoDB changes), and independent reads and checks of the tables."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from ingest.events import CanonicalEvent
+from operational.store import Store
+from operational.writer import ProfileWriter
+
+
+def apply(store: Store, events: Sequence[CanonicalEvent], batch: int, pause_s: float = 0.0) -> None:
+    writer = ProfileWriter(store)
+    for start in range(0, len(events), batch):
+        writer.apply(events[start : start + batch])
+        time.sleep(pause_s)
+
+
+def read(lake: Path, table: str, columns: list[str] | None = None) -> pa.Table:
+    """The whole table through delta-rs's own scan (never the exit-aborting pyarrow dataset path)."""
+    return pa.RecordBatchReader.from_stream(DeltaTable(str(lake / table)).scan(columns=columns)).read_all()
+
+
+def step_until_idle(step: Callable[[], None], commits: Callable[[], int], idle_s: float = 1.5) -> None:
+    """Step the sync until no commit happened for `idle_s` seconds (everything written is synced)."""
+    seen, since = commits(), time.monotonic()
+    deadline = since + 120
+    while time.monotonic() - since < idle_s:
+        assert time.monotonic() < deadline, "the sync did not settle in 120 s"
+        step()
+        if commits() != seen:
+            seen, since = commits(), time.monotonic()
+
+
+def assert_delta_holds_every_change_once(store: Store, lake: Path) -> None:
+    """Independent of the sync's own bookkeeping: MongoDB's documents say what Delta must hold.
+
+    events: every stored event exactly once. identity_changes: every merge record exactly once.
+    profile_changes: for every profile, each version from 1 (or from the version its snapshot row
+    copied, when it existed before the sync first started) to the current one exactly once; the writer
+    increments `version` on every update, so a gap is a lost change and a repeat a duplicate. A
+    merged-away profile has redirect rows.
+    """
+    events = read(lake, "events", ["event_id", "sync_error"])
+    assert events.column("sync_error").null_count == events.num_rows
+    _assert_same_once(events.column("event_id").to_pylist(), store.events.distinct("_id"), "events")
+    merges = read(lake, "identity_changes", ["change_id"]).column("change_id").to_pylist()
+    _assert_same_once(merges, store.identity_events.distinct("_id"), "identity_changes")
+
+    columns = ["profile_id", "version", "merged_into", "operation"]
+    changes = read(lake, "profile_changes", [*columns, "sync_error"])
+    assert changes.column("sync_error").null_count == changes.num_rows
+    versions: dict[str, list[int]] = {}
+    first: dict[str, int] = {}
+    redirects: Counter[str] = Counter()
+    for pid, version, merged_into, operation in zip(
+        *(changes.column(c).to_pylist() for c in columns), strict=True
+    ):
+        if merged_into is not None:
+            redirects[pid] += 1
+            continue
+        versions.setdefault(pid, []).append(version)
+        if operation == "snapshot":
+            first[pid] = version
+    problems = []
+    for doc in store.profiles.find({}, {"version": 1, "merged_into": 1}):
+        pid = doc["_id"]
+        if "merged_into" in doc:
+            if not redirects[pid]:
+                problems.append(f"{pid}: merged, no redirect row")
+            continue
+        want = list(range(first.get(pid, 1), doc["version"] + 1))
+        if sorted(versions.get(pid, [])) != want:
+            problems.append(f"{pid}: versions {sorted(versions.get(pid, []))} != {want}")
+    assert not problems, f"{len(problems)} profiles wrong, first: {problems[:5]}"
+    assert set(versions) | set(redirects) == set(store.profiles.distinct("_id"))
+
+
+def _assert_same_once(got: Iterable[Any], want: Iterable[Any], what: str) -> None:
+    counts = Counter(got)
+    duplicates = [k for k, n in counts.items() if n > 1]
+    missing = set(want) - set(counts)
+    extra = set(counts) - set(want)
+    assert not duplicates, f"{what}: {len(duplicates)} duplicated, e.g. {duplicates[:3]}"
+    assert not missing, f"{what}: {len(missing)} missing, e.g. {sorted(missing)[:3]}"
+    assert not extra, f"{what}: {len(extra)} unknown, e.g. {sorted(extra)[:3]}"

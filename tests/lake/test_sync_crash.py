@@ -1,0 +1,107 @@
+"""The sync killed with SIGKILL at random moments while MongoDB changes keep coming: afterwards Delta
+holds every change exactly once and the lake's events reproduce every profile (reconcile: no drift)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from c360.settings import Settings
+from c360.world import generate_world
+from c360.world_events import world_events
+from lakehouse.reconcile import reconcile
+from lakehouse.tables import Lakehouse
+from operational.store import Store
+from operational.writer import ProfileWriter
+from sync.runner import LakeSync
+from tests.lake.support import assert_delta_holds_every_change_once, step_until_idle
+
+pytestmark = pytest.mark.e2e
+
+KILLS = 20
+WRITE_BATCH = 50
+
+
+def test_sync_killed_twenty_times_leaves_every_change_exactly_once(
+    lake_settings: Settings, store: Store
+) -> None:
+    world = generate_world(people=1_000, events_per_person=12, seed=62)
+    events = world_events(world)
+    lake = lake_settings.lake.path
+    kills = 0
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        """Paced by the kills: before kill k it may write k/(KILLS+1) of the events, so every kill
+        lands while changes are still arriving."""
+        writer = ProfileWriter(store)
+        done = 0
+        try:
+            while done < len(events):
+                if done >= len(events) * (kills + 1) / (KILLS + 1):
+                    time.sleep(0.02)
+                    continue
+                writer.apply(events[done : done + WRITE_BATCH])
+                done += WRITE_BATCH
+        except BaseException as exc:
+            failure.append(exc)
+
+    env = {
+        **os.environ,
+        "C360_MONGO__URI": lake_settings.mongo.uri,
+        "C360_MONGO__DATABASE": lake_settings.mongo.database,
+        "C360_LAKE__PATH": str(lake),
+        "C360_LAKE__BATCH_SIZE": "300",
+        "C360_LAKE__BATCH_MAX_SECONDS": "0.2",
+        "C360_LAKE__COMPACT_EVERY": "15",
+    }
+    command = [sys.executable, "-m", "c360.cli", "sync", "run", "--quiet"]
+    rng = random.Random(6)
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        while kills < KILLS:
+            commits = _commits(lake)
+            proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                deadline = time.monotonic() + 60
+                while _commits(lake) <= commits:  # it is running and committing: now kill it
+                    assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+                    assert time.monotonic() < deadline, "the sync made no commit in 60 s"
+                    time.sleep(0.02)
+                time.sleep(rng.uniform(0, 0.4))
+            finally:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                if proc.stderr:
+                    proc.stderr.close()
+            kills += 1
+    finally:
+        kills = KILLS
+        writer.join()
+    assert not failure, failure
+    assert store.events.count_documents({}) == len(events)
+
+    commits: list[object] = []
+    sync = LakeSync(store, lake_settings.lake, commits.append)
+    step_until_idle(sync.step, lambda: len(commits))
+    assert_delta_holds_every_change_once(store, lake)
+    report = reconcile(Lakehouse(lake).duckdb(), store)
+    assert (report.profiles_checked, dict(report.drift)) == (len(world.people), {}), report.examples
+
+
+def _commits(lake: Path) -> int:
+    """Commit files across the lake's Delta logs: counting them needs no Delta reader."""
+    return (
+        sum(1 for log in lake.glob("*/_delta_log") for f in os.listdir(log) if f.endswith(".json"))
+        if lake.exists()
+        else 0
+    )
