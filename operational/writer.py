@@ -133,7 +133,7 @@ class ProfileWriter:
         # Deletes and truncates belong to no profile until their rows say whose they were.
         unplaced = [event_document(e, None, now) for e in fresh if not e.identifiers]
         self._write(placements, stored, now, unplaced, session)
-        self._write_rows(fresh, placements, session)
+        self._write_rows(fresh, placements, now, session)
         return ApplyResult(len(fresh), 0, len(placements), sum(len(p.merged) for p in placements))
 
     def _record_merges(
@@ -213,7 +213,11 @@ class ProfileWriter:
             update_statements(store.profiles, updates, session)
 
     def _write_rows(
-        self, fresh: list[CanonicalEvent], placements: list[Placement], session: ClientSession
+        self,
+        fresh: list[CanonicalEvent],
+        placements: list[Placement],
+        now: datetime,
+        session: ClientSession,
     ) -> None:
         """Keep the latest state of each CDC row and recompute the CDC part of the profiles it touches."""
         merged = {p.profile_id for p in placements if p.merged}
@@ -245,14 +249,19 @@ class ProfileWriter:
         ]
         if writes:
             rows.bulk_write(writes, ordered=False, session=session)
-        self._recompute(touched, session)
+        self._recompute(touched, now, session)
 
-    def _recompute(self, profile_ids: set[str], session: ClientSession) -> None:
+    def _recompute(self, profile_ids: set[str], now: datetime, session: ClientSession) -> None:
+        """Every write to a profile is a new version: the lakehouse keeps each version exactly once."""
         if not profile_ids:
             return
         live: dict[str, list[dict[str, Any]]] = {pid: [] for pid in profile_ids}
         query = {"profile_id": {"$in": sorted(profile_ids)}, "deleted": False}
         for doc in self._store.cdc_rows.find(query, session=session):
             live[doc["profile_id"]].append(doc)
-        updates = [_statement({"_id": p}, {"$set": {"cdc": cdc_profile(docs)}}) for p, docs in live.items()]
+        bump = {"version": 1}
+        updates = [
+            _statement({"_id": p}, {"$set": {"cdc": cdc_profile(docs), "updated_at": now}, "$inc": bump})
+            for p, docs in live.items()
+        ]
         update_statements(self._store.profiles, updates, session)
