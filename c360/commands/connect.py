@@ -18,9 +18,9 @@ console = Console()
 
 
 def connect(
-    config: Annotated[Path, typer.Argument(help="TOML file: name, offsets_file, [debezium] properties.")],
+    config: Annotated[Path, typer.Argument(help=r"TOML file: name, offsets_file, \[debezium] properties.")],
 ) -> None:
-    """Capture a database with an embedded Debezium connector and publish its changes to Kafka.
+    r"""Capture a database with an embedded Debezium connector and publish its changes to Kafka.
 
     For local use and tests (production runs Debezium on Kafka Connect). Needs Java 17 and the `cdc`
     extra. Changes go to kafka.bootstrap_servers, to the topics Debezium names
@@ -35,7 +35,7 @@ def connect(
         name = "crm"
         offsets_file = "offsets/crm.dat"
 
-        [debezium]
+        \[debezium]
         "connector.class" = "io.debezium.connector.postgresql.PostgresConnector"
         "database.hostname" = "127.0.0.1"
         "database.port" = 5432
