@@ -17,6 +17,7 @@ so a 90-day window loses a 91-day-old transaction without any new event.
     tickets:  {<ticket id>: {opened, solved, subject, complaint}}
     web:      {views: [time, ...] (latest 100), errors: [{at, url, code, message}] (latest 10)}
     timeline: [{at, event_id, type, source, channel, summary}]  latest 50 across all sources
+    search_names: ["ann smith", "smith ann"]  lower-case, for prefix search by either name first
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class ActivityDelta:
     high: dict[str, Any] = field(default_factory=dict)
     put: dict[str, Any] = field(default_factory=dict)
     push: dict[str, list[Any]] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
 
     def add_event(self, event: CanonicalEvent) -> None:
         at, attrs = event.occurred_at, event.attributes
@@ -72,6 +74,7 @@ class ActivityDelta:
         for name in TRAIT_FIELDS:
             if attrs.get(name) is not None:
                 self._max(f"traits.{event.source}.{name}", {"at": at, "value": attrs[name]})
+        self._names(attrs.get("first_name"), attrs.get("last_name"))
         for flag in CONSENT_FLAGS:
             if isinstance(attrs.get(f"consent_{flag}"), bool):
                 self._max(
@@ -102,6 +105,7 @@ class ActivityDelta:
                 self._push(path, item)
         for entry in doc.get("timeline", []):
             self._push("timeline", entry)
+        self.names.update(doc.get("search_names", []))
 
     def merge_into(self, update: dict[str, Any]) -> None:
         """Add these operators to a profile update (paths never collide with ProfileDelta's own)."""
@@ -116,6 +120,8 @@ class ActivityDelta:
         pushes = {path: {"$each": items, **_PUSH_ORDER[path]} for path, items in self.push.items()}
         if pushes:
             update.setdefault("$push", {}).update(pushes)
+        if self.names:
+            update.setdefault("$addToSet", {})["search_names"] = {"$each": sorted(self.names)}
 
     # -- per event type ---------------------------------------------------------------------------
 
@@ -170,6 +176,11 @@ class ActivityDelta:
 
     # -- operators --------------------------------------------------------------------------------
 
+    def _names(self, first: Any, last: Any) -> None:
+        first, last = (search_text(n) for n in (first, last))
+        if first and last:
+            self.names.update({f"{first} {last}", f"{last} {first}"})
+
     def _ticket(self, ticket: str, state: dict[str, Any]) -> None:
         path = f"tickets.{ticket}"
         if state.get("opened") is not None:
@@ -200,6 +211,11 @@ class ActivityDelta:
 
     def _push(self, path: str, item: Any) -> None:
         self.push.setdefault(path, []).append(item)
+
+
+def search_text(value: Any) -> str:
+    """Names as the search index keeps them: lower-case, single spaces."""
+    return " ".join(str(value).lower().split()) if isinstance(value, str) else ""
 
 
 def timeline_entry(event: CanonicalEvent) -> dict[str, Any]:

@@ -121,7 +121,7 @@ class ProfileDelta:
             update["$max"] = high
         self.activity.merge_into(update)
         if self.merged_from:
-            update["$addToSet"] = {"merged_from": {"$each": sorted(self.merged_from)}}
+            update.setdefault("$addToSet", {})["merged_from"] = {"$each": sorted(self.merged_from)}
         return update
 
     def _span(self, count: int, first: datetime | None, last: datetime | None) -> None:
