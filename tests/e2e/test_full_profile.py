@@ -3,7 +3,7 @@ world's clock and again 40 days later, against the generator's own facts (c360/w
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -27,19 +27,19 @@ def served(view: dict[str, Any]) -> dict[str, Any]:
     service["open_tickets"] = sorted(t["ticket_id"] for t in service["open_tickets"])
     offer = view["next_best_offer"]
     return {
-        "traits": {k: v for k, v in view["traits"].items()},
+        "traits": view["traits"],
         "consent": view["consent"],
         "holdings": sorted(
             (
                 h["product_id"],
                 h["product_type"],
                 h["status"],
-                _date(h["opened_on"]),
+                date.fromisoformat(h["opened_on"]),
                 h["credit_limit"],
                 h["outstanding_balance"],
             )
             for h in view["holdings"]
-        ),  # fmt: skip
+        ),
         "transactions": view["transactions"],
         "service": service,
         "retail": retail,
@@ -49,12 +49,6 @@ def served(view: dict[str, Any]) -> dict[str, Any]:
         "next_best_offer": None if offer is None else offer["offer"],
         "timeline": sorted(((t["at"], t["type"]) for t in view["timeline"]), reverse=True),
     }
-
-
-def _date(text: str) -> Any:
-    from datetime import date
-
-    return date.fromisoformat(text)
 
 
 def test_every_profile_field_matches_ground_truth_and_windows_expire(pipeline: Pipeline) -> None:
