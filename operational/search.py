@@ -52,7 +52,8 @@ class ProfileSearch:
                     ids.append(edge["profile_id"])
         name = search_text(text)
         if name and len(ids) < limit:
-            query = {"search_names": prefix_range(name), "merged_into": {"$exists": False}}
+            # $elemMatch: on an array, a bare range may match one element >= and another < the bounds.
+            query = {"search_names": {"$elemMatch": prefix_range(name)}, "merged_into": {"$exists": False}}
             for doc in self._store.profiles.find(query, {"_id": 1}).limit(limit):
                 if doc["_id"] not in ids:
                     ids.append(doc["_id"])

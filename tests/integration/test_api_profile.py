@@ -264,3 +264,9 @@ def _dead_letters(api: Api, expected: int) -> list[object]:
         return found
     finally:
         consumer.close()
+
+
+def test_search_by_whole_email_finds_only_its_owner(api: Api) -> None:
+    person = bank_people(api.world)[5]
+    hits = api.get("/profiles/search", params={"q": person.emails[-1]}).json()
+    assert [h["id"] for h in hits] == [api.profile_id(person)]
