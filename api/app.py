@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
 from api.routes import health, ingest, metrics, page, profiles
@@ -57,20 +58,36 @@ def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.middleware("http")(_timed)
+    app.add_middleware(TimedRequests)
     return app
 
 
-async def _timed(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Latency per route template (not per raw path: profile ids would explode the label set)."""
-    start = time.perf_counter()
-    response = await call_next(request)
-    route = request.scope.get("route")
-    label = getattr(route, "path", "unmatched")
-    REQUEST_SECONDS.labels(request.method, label, str(response.status_code)).observe(
-        time.perf_counter() - start
-    )
-    return response
+class TimedRequests:
+    """Latency per route template (not per raw path: profile ids would explode the label set).
+
+    Plain ASGI, not BaseHTTPMiddleware: that one costs a task and a stream per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(time.perf_counter() - start)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

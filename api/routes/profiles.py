@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api.auth import Principal
@@ -121,7 +120,8 @@ def _profile_response(
     out = ProfileOut.from_document(doc, requested_id, profile_view(doc, now, rules))
     if not caller.sees_pii:
         out = _masked(out)
-    return JSONResponse(out.model_dump(mode="json"), headers={"ETag": etag, "Cache-Control": "no-cache"})
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    return Response(out.model_dump_json(), media_type="application/json", headers=headers)
 
 
 def _masked(out: ProfileOut) -> ProfileOut:
