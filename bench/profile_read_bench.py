@@ -145,7 +145,7 @@ def _cid(i: int) -> str:
 def _templates(store: Store) -> list[bytes]:
     """Profiles the real writer built from a generated world, BSON-encoded with a placeholder id."""
     store.ensure_indexes()
-    world = generate_world(people=300, events_per_person=25, seed=5)
+    world = generate_world(people=300, events_per_person=25, seed=5, holdings=True)
     mappings = load_mapping_file().for_topic()
     events = [
         translate(SourceRecord(m.topic, 0, 0, m.key, m.value, 0), mappings, 1 << 20) for m in world.messages

@@ -56,7 +56,7 @@ def shown(page: Page, field: str) -> str:
 
 
 def test_page_shows_the_api_values_and_follows_new_events(pipeline: Pipeline, tmp_path: Path) -> None:
-    world = generate_world(people=40, events_per_person=20, seed=41)
+    world = generate_world(people=40, events_per_person=20, seed=41, holdings=True)
     total = pipeline.publish(world.messages)
     with ingest_loop(pipeline.settings) as loop:
         run_until(loop, lambda: loop.totals.records >= total)

@@ -52,7 +52,7 @@ def served(view: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_every_profile_field_matches_ground_truth_and_windows_expire(pipeline: Pipeline) -> None:
-    world = generate_world(people=400, events_per_person=25, seed=21)
+    world = generate_world(people=400, events_per_person=25, seed=21, holdings=True)
     total = pipeline.publish(world.messages)
     with ingest_loop(pipeline.settings) as loop:
         run_until(loop, lambda: loop.totals.records >= total)

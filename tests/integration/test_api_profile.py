@@ -61,7 +61,7 @@ class Api:
 
 @pytest.fixture(scope="module")
 def api(settings: Settings) -> Iterator[Api]:
-    world = generate_world(people=60, events_per_person=20, seed=31)
+    world = generate_world(people=60, events_per_person=20, seed=31, holdings=True)
     database = f"test_api_{uuid.uuid4().hex[:8]}"
     client = MongoClient(settings.mongo.uri, tz_aware=True)
     store = Store.connect(client, database)

@@ -25,7 +25,7 @@ MONEY = re.compile(r"^\d+\.\d{2}$")
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return generate_world(people=PEOPLE, events_per_person=EVENTS_PER_PERSON, seed=7)
+    return generate_world(people=PEOPLE, events_per_person=EVENTS_PER_PERSON, seed=7, holdings=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -110,11 +110,11 @@ class _UnionFind:
 
 
 def test_same_seed_gives_byte_identical_messages(world: World) -> None:
-    again = generate_world(people=PEOPLE, events_per_person=EVENTS_PER_PERSON, seed=7)
+    again = generate_world(people=PEOPLE, events_per_person=EVENTS_PER_PERSON, seed=7, holdings=True)
     assert [(m.topic, m.key, m.value, m.person) for m in again.messages] == [
         (m.topic, m.key, m.value, m.person) for m in world.messages
     ]
-    other = generate_world(people=PEOPLE, events_per_person=EVENTS_PER_PERSON, seed=8)
+    other = generate_world(people=PEOPLE, events_per_person=EVENTS_PER_PERSON, seed=8, holdings=True)
     assert [m.value for m in other.messages[:50]] != [m.value for m in world.messages[:50]]
 
 
