@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader
 
+from api.auth import KeyRing, Principal, Role
+from api.webhooks import WebhookIngest
+from operational.offers import OfferRules
 from operational.reads import ProfileReader
 from operational.store import Store
 from operational.workers import WorkerRegistry
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A key from api.keys")
 
 
 def _store(request: Request) -> Store:
@@ -23,6 +31,49 @@ def _workers(request: Request) -> WorkerRegistry:
     return WorkerRegistry(request.app.state.store)
 
 
+def _now(request: Request) -> datetime:
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock()
+
+
+def _rules(request: Request) -> OfferRules:
+    return request.app.state.offer_rules
+
+
+def _webhooks(request: Request) -> WebhookIngest:
+    webhooks: WebhookIngest | None = request.app.state.webhooks
+    if webhooks is None:
+        raise HTTPException(503, "this API process has no ingest configured")
+    return webhooks
+
+
+def _principal(request: Request, key: Annotated[str | None, Depends(_api_key)]) -> Principal:
+    keys: KeyRing = request.app.state.keys
+    principal = keys.identify(key)
+    if principal is None:
+        detail = "missing X-API-Key header" if not key else "unknown API key"
+        raise HTTPException(401, detail, headers={"WWW-Authenticate": "X-API-Key"})
+    return principal
+
+
+def require(role: Role) -> Callable[[Principal], Principal]:
+    """A dependency admitting callers of `role` or above; 403 for the others."""
+
+    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if not principal.allows(role):
+            raise HTTPException(
+                403, f"this needs the {role} role; key {principal.name!r} is {principal.role}"
+            )
+        return principal
+
+    return check
+
+
 StoreDep = Annotated[Store, Depends(_store)]
 ReaderDep = Annotated[ProfileReader, Depends(_reader)]
 WorkersDep = Annotated[WorkerRegistry, Depends(_workers)]
+NowDep = Annotated[datetime, Depends(_now)]
+RulesDep = Annotated[OfferRules, Depends(_rules)]
+WebhooksDep = Annotated[WebhookIngest, Depends(_webhooks)]
+ReaderRole = Annotated[Principal, Depends(require("reader"))]
+WriterRole = Annotated[Principal, Depends(require("writer"))]
