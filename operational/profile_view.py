@@ -164,8 +164,8 @@ def _traits(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     traits: dict[str, dict[str, Any]] = {}
     ranked = [s for s in TRAIT_PRECEDENCE if s in by_source] + sorted(set(by_source) - set(TRAIT_PRECEDENCE))
     for source in ranked:
-        for name, entry in by_source[source].items():
-            traits.setdefault(name, {**entry, "source": source})
+        for name, e in by_source[source].items():
+            traits.setdefault(name, {"value": e["value"], "source": source, "updated_at": e["updated_at"]})
     return traits
 
 

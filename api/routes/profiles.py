@@ -13,10 +13,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from api.auth import Principal
 from api.deps import NowDep, ReaderDep, ReaderRole, RulesDep, StoreDep
 from api.masking import PERSONAL_IDENTIFIERS, PERSONAL_TRAITS, mask_identifier, mask_text
+from api.profile_body import masked, profile_body
 from api.schemas import EventOut, IdentifierOut, ProfileHit, ProfileOut, TimelinePage
 from ingest.events import IdentifierType
 from operational.offers import OfferRules
@@ -117,20 +119,10 @@ def _profile_response(
     etag = f'W/"{doc["_id"]}-{doc["version"]}-{now:%Y%m%d%H%M}-{int(caller.sees_pii)}"'
     if tag is not None and etag in {t.strip() for t in tag.split(",")}:
         return Response(status_code=304, headers={"ETag": etag})
-    out = ProfileOut.from_document(doc, requested_id, profile_view(doc, now, rules))
-    if not caller.sees_pii:
-        out = _masked(out)
+    body = profile_body(doc, requested_id, profile_view(doc, now, rules))
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    return Response(out.model_dump_json(), media_type="application/json", headers=headers)
-
-
-def _masked(out: ProfileOut) -> ProfileOut:
-    identifiers = [i.model_copy(update={"value": mask_identifier(i.type, i.value)}) for i in out.identifiers]
-    traits = {
-        name: t.model_copy(update={"value": mask_text(t.value)}) if name in PERSONAL_TRAITS else t
-        for name, t in out.traits.items()
-    }
-    return out.model_copy(update={"identifiers": identifiers, "traits": traits})
+    content = to_json(body if caller.sees_pii else masked(body))
+    return Response(content, media_type="application/json", headers=headers)
 
 
 def _hit(doc: dict[str, Any], caller: Principal) -> ProfileHit:
