@@ -7,6 +7,7 @@ pool, a thread hop per dependency per request.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -33,15 +34,6 @@ async def _reader(request: Request) -> ProfileReader:
 
 async def _workers(request: Request) -> WorkerRegistry:
     return WorkerRegistry(request.app.state.store)
-
-
-async def _now(request: Request) -> datetime:
-    clock: Callable[[], datetime] = request.app.state.clock
-    return clock()
-
-
-async def _rules(request: Request) -> OfferRules:
-    return request.app.state.offer_rules
 
 
 async def _webhooks(request: Request) -> WebhookIngest:
@@ -76,8 +68,25 @@ def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
 StoreDep = Annotated[Store, Depends(_store)]
 ReaderDep = Annotated[ProfileReader, Depends(_reader)]
 WorkersDep = Annotated[WorkerRegistry, Depends(_workers)]
-NowDep = Annotated[datetime, Depends(_now)]
-RulesDep = Annotated[OfferRules, Depends(_rules)]
 WebhooksDep = Annotated[WebhookIngest, Depends(_webhooks)]
 ReaderRole = Annotated[Principal, Depends(require("reader"))]
 WriterRole = Annotated[Principal, Depends(require("writer"))]
+
+
+@dataclass(frozen=True)
+class ProfileRead:
+    """What a full-profile read needs, as one dependency: FastAPI spends time on each one per request."""
+
+    reader: ProfileReader
+    caller: Principal
+    now: datetime
+    rules: OfferRules
+
+
+async def _profile_read(request: Request, caller: ReaderRole) -> ProfileRead:
+    state = request.app.state
+    clock: Callable[[], datetime] = state.clock
+    return ProfileRead(ProfileReader(state.store), caller, clock(), state.offer_rules)
+
+
+ProfileReadDep = Annotated[ProfileRead, Depends(_profile_read)]
