@@ -4,7 +4,10 @@ pymongo find_one on the same documents, in one run.
 Starts its own mongod, bulk-loads N profiles (copies of documents the real writer built from a generated
 world, inserted as pre-encoded BSON with new ids) and one customer_id identity each, then starts
 `c360 serve` (uvicorn) in its own process and a load generator in another. The generator is open-loop:
-request k is due at start + k/rate and its latency counts from then, so queueing is not hidden.
+request k is due at start + k/rate and its latency counts from then, so queueing is not hidden. The raw
+phase runs the same way with pymongo's asyncio client (as many in flight as HTTP connections), so the
+baseline is not a serial loop that queues behind itself. Debian's `wrk` is closed-loop (no fixed rate),
+hence this generator; each phase reports its CPU per request, to show it is not the bottleneck.
 
     .venv/bin/python -m bench.profile_read_bench run --profiles 1000000 --rate 1000 --seconds 15
     .venv/bin/python -m bench.profile_read_bench run --help
@@ -13,6 +16,7 @@ request k is due at start + k/rate and its latency counts from then, so queueing
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import random
@@ -22,13 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import bson
 import typer
 from bson.raw_bson import RawBSONDocument
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from rich.console import Console
 
 from c360.servers import LocalServers, settings_for_local
@@ -116,7 +121,7 @@ def load(
     cpu = time.process_time()
     picks = _picks(profiles, int(rate * seconds))
     if phase == "raw_find_one":
-        latencies = _paced_find_one(uri, picks, rate)
+        latencies = asyncio.run(_paced_find_one(uri, picks, rate, connections))
     else:
         paths = [
             f"/profiles/{_pid(i)}"
@@ -228,43 +233,54 @@ async def _response(reader: asyncio.StreamReader) -> None:
 
 
 async def _paced_http(port: int, paths: list[str], rate: int, connections: int) -> list[float]:
-    """Open loop over a pool of keep-alive connections; latency from each request's due time."""
+    """GET each path over a pool of keep-alive connections."""
     pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     for _ in range(connections):
         pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
-    latencies: list[float] = []
-    loop = asyncio.get_running_loop()
 
-    async def one(path: str, due: float) -> None:
+    async def one(path: str) -> None:
         reader, writer = await pool.get()
         writer.write(_request(path))
         await _response(reader)
-        latencies.append(loop.time() - due)
         pool.put_nowait((reader, writer))
+
+    return await _open_loop([functools.partial(one, p) for p in paths], rate)
+
+
+async def _paced_find_one(uri: str, picks: list[int], rate: int, connections: int) -> list[float]:
+    """find_one by _id with pymongo's asyncio client, as many in flight as the HTTP phases may have."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True, maxPoolSize=connections)
+    collection = client["read_bench"]["profiles"]
+    await collection.find_one({"_id": _pid(picks[0])})  # connect outside the measurement
+
+    async def one(i: int) -> None:
+        assert await collection.find_one({"_id": _pid(i)}) is not None
+
+    try:
+        return await _open_loop([functools.partial(one, i) for i in picks], rate)
+    finally:
+        await client.close()
+
+
+async def _open_loop(calls: list[Callable[[], Awaitable[None]]], rate: int) -> list[float]:
+    """Call k is due at start + k/rate whether or not earlier ones have answered; its latency counts
+    from that due time, so a server (or generator) that falls behind shows as queueing, not hidden."""
+    latencies: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def timed(call: Callable[[], Awaitable[None]], due: float) -> None:
+        await call()
+        latencies.append(loop.time() - due)
 
     start = loop.time() + 0.2
     tasks = []
-    for k, path in enumerate(paths):
+    for k, call in enumerate(calls):
         due = start + k / rate
         delay = due - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one(path, due)))
+        tasks.append(asyncio.ensure_future(timed(call, due)))
     await asyncio.gather(*tasks)
-    return latencies
-
-
-def _paced_find_one(uri: str, picks: list[int], rate: int) -> list[float]:
-    collection = MongoClient(uri, tz_aware=True)["read_bench"]["profiles"]
-    collection.find_one({"_id": _pid(picks[0])})  # connect outside the measurement
-    latencies = []
-    start = time.perf_counter() + 0.2
-    for k, i in enumerate(picks):
-        due = start + k / rate
-        while time.perf_counter() < due:
-            time.sleep(max(due - time.perf_counter() - 0.0002, 0))
-        assert collection.find_one({"_id": _pid(i)}) is not None
-        latencies.append(time.perf_counter() - due)
     return latencies
 
 
