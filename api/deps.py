@@ -1,8 +1,13 @@
-"""Dependencies read from app state, so routes read as typed parameters."""
+"""Dependencies read from app state, so routes read as typed parameters.
+
+They are `async def` because none of them blocks: FastAPI runs a plain `def` dependency in the thread
+pool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -19,35 +24,26 @@ from operational.workers import WorkerRegistry
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A key from api.keys")
 
 
-def _store(request: Request) -> Store:
+async def _store(request: Request) -> Store:
     return request.app.state.store
 
 
-def _reader(request: Request) -> ProfileReader:
+async def _reader(request: Request) -> ProfileReader:
     return ProfileReader(request.app.state.store)
 
 
-def _workers(request: Request) -> WorkerRegistry:
+async def _workers(request: Request) -> WorkerRegistry:
     return WorkerRegistry(request.app.state.store)
 
 
-def _now(request: Request) -> datetime:
-    clock: Callable[[], datetime] = request.app.state.clock
-    return clock()
-
-
-def _rules(request: Request) -> OfferRules:
-    return request.app.state.offer_rules
-
-
-def _webhooks(request: Request) -> WebhookIngest:
+async def _webhooks(request: Request) -> WebhookIngest:
     webhooks: WebhookIngest | None = request.app.state.webhooks
     if webhooks is None:
         raise HTTPException(503, "this API process has no ingest configured")
     return webhooks
 
 
-def _principal(request: Request, key: Annotated[str | None, Depends(_api_key)]) -> Principal:
+async def _principal(request: Request, key: Annotated[str | None, Depends(_api_key)]) -> Principal:
     keys: KeyRing = request.app.state.keys
     principal = keys.identify(key)
     if principal is None:
@@ -56,10 +52,10 @@ def _principal(request: Request, key: Annotated[str | None, Depends(_api_key)]) 
     return principal
 
 
-def require(role: Role) -> Callable[[Principal], Principal]:
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting callers of `role` or above; 403 for the others."""
 
-    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
         if not principal.allows(role):
             raise HTTPException(
                 403, f"this needs the {role} role; key {principal.name!r} is {principal.role}"
@@ -72,8 +68,25 @@ def require(role: Role) -> Callable[[Principal], Principal]:
 StoreDep = Annotated[Store, Depends(_store)]
 ReaderDep = Annotated[ProfileReader, Depends(_reader)]
 WorkersDep = Annotated[WorkerRegistry, Depends(_workers)]
-NowDep = Annotated[datetime, Depends(_now)]
-RulesDep = Annotated[OfferRules, Depends(_rules)]
 WebhooksDep = Annotated[WebhookIngest, Depends(_webhooks)]
 ReaderRole = Annotated[Principal, Depends(require("reader"))]
 WriterRole = Annotated[Principal, Depends(require("writer"))]
+
+
+@dataclass(frozen=True)
+class ProfileRead:
+    """What a full-profile read needs, as one dependency: FastAPI spends time on each one per request."""
+
+    reader: ProfileReader
+    caller: Principal
+    now: datetime
+    rules: OfferRules
+
+
+async def _profile_read(request: Request, caller: ReaderRole) -> ProfileRead:
+    state = request.app.state
+    clock: Callable[[], datetime] = state.clock
+    return ProfileRead(ProfileReader(state.store), caller, clock(), state.offer_rules)
+
+
+ProfileReadDep = Annotated[ProfileRead, Depends(_profile_read)]

@@ -34,6 +34,8 @@ class IdentifierOut(BaseModel):
 
 
 class ProfileOut(BaseModel):
+    """The full profile; api/profile_body.py builds its bodies without validating them again."""
+
     id: str
     requested_id: str = Field(description="The id asked for; differs from `id` when it was merged away")
     version: int
@@ -59,25 +61,6 @@ class ProfileOut(BaseModel):
     churn_risk: ChurnRiskOut
     next_best_offer: OfferOut | None
     timeline: list[TimelineEntryOut] = Field(description="The latest 50 events across all sources")
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any], requested_id: str, view: dict[str, Any]) -> ProfileOut:
-        identifiers = sorted(doc.get("identifiers", {}).values(), key=lambda i: (i["type"], i["value"]))
-        return cls(
-            **view,
-            id=doc["_id"],
-            requested_id=requested_id,
-            version=doc["version"],
-            created_at=doc["created_at"],
-            updated_at=doc["updated_at"],
-            first_seen=doc.get("first_seen"),
-            last_seen=doc.get("last_seen"),
-            event_count=doc.get("event_count", 0),
-            stats=doc.get("stats", {}),
-            channels=doc.get("channels", {}),
-            identifiers=identifiers,
-            merged_from=doc.get("merged_from", []),
-        )
 
 
 class EventOut(BaseModel):

@@ -7,7 +7,7 @@ take the first source in `TRAIT_PRECEDENCE` that has the field; consent flags th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,17 +26,19 @@ ENGAGEMENT_WEIGHTS = {
     "order": 5,
 }
 CENT = Decimal("0.01")
+RECENT_DAYS, EARLIER_DAYS = 30, 60  # the 90-day windows are both together
 
 
 def profile_view(doc: dict[str, Any], now: datetime, rules: OfferRules) -> dict[str, Any]:
-    daily = doc.get("daily", {})
+    recent, earlier = windows(doc.get("daily", {}), now)
+    quarter = recent.plus(earlier)
     holdings = _holdings(doc)
-    transactions = _transactions(daily, now, holdings, doc)
-    service = _service(doc, daily, now)
+    transactions = _transactions(quarter, holdings, doc)
+    service = _service(doc, recent, quarter, now)
     retail = _retail(doc, now)
     utilization = credit_utilization(holdings)
-    churn = _churn(daily, now)
-    engagement = engagement_score(daily, now)
+    churn = _churn(recent, earlier)
+    engagement = engagement_score(recent)
     facts = {
         "churn_level": churn["level"],
         "credit_utilization": utilization,
@@ -68,18 +70,71 @@ def profile_view(doc: dict[str, Any], now: datetime, rules: OfferRules) -> dict[
     }
 
 
-def days_in_window(
-    daily: dict[str, Any], now: datetime, days: int, skip: int = 0
-) -> Iterator[dict[str, Any]]:
-    """The day buckets of the `days` calendar days ending `skip` days before today (UTC)."""
-    last = now.date() - timedelta(days=skip)
-    first = (last - timedelta(days=days - 1)).isoformat()
-    last_key = last.isoformat()
-    return (bucket for day, bucket in daily.items() if first <= day <= last_key)
+@dataclass
+class Window:
+    """Sums of a run of day buckets: every windowed field is read off one of these."""
+
+    n: dict[str, int] = field(default_factory=dict)
+    channels: dict[str, int] = field(default_factory=dict)
+    merchant_categories: set[str] = field(default_factory=set)
+    volume: Decimal = Decimal(0)
+    debit_n: int = 0
+    debit_sum: Decimal = Decimal(0)
+    sentiment: int = 0
+    sentiment_n: int = 0
+    complaints: int = 0
+
+    def add(self, bucket: dict[str, Any]) -> None:
+        for event_type, k in bucket.get("n", {}).items():
+            self.n[event_type] = self.n.get(event_type, 0) + k
+        tx = bucket.get("tx")
+        if tx:
+            for channel, k in tx.get("ch", {}).items():
+                self.channels[channel] = self.channels.get(channel, 0) + k
+            self.merchant_categories.update(tx.get("mcc", ()))
+            self.volume += tx.get("vol", 0)
+            self.debit_n += tx.get("debit_n", 0)
+            self.debit_sum += tx.get("debit_sum", 0)
+        svc = bucket.get("svc")
+        if svc:
+            self.sentiment += svc.get("sentiment", 0)
+            self.sentiment_n += svc.get("sentiment_n", 0)
+            self.complaints += svc.get("complaints", 0)
+
+    def plus(self, other: Window) -> Window:
+        return Window(
+            n=_summed(self.n, other.n),
+            channels=_summed(self.channels, other.channels),
+            merchant_categories=self.merchant_categories | other.merchant_categories,
+            volume=self.volume + other.volume,
+            debit_n=self.debit_n + other.debit_n,
+            debit_sum=self.debit_sum + other.debit_sum,
+            sentiment=self.sentiment + other.sentiment,
+            sentiment_n=self.sentiment_n + other.sentiment_n,
+            complaints=self.complaints + other.complaints,
+        )
 
 
-def count(daily: dict[str, Any], now: datetime, days: int, event_type: str, skip: int = 0) -> int:
-    return sum(b.get("n", {}).get(event_type, 0) for b in days_in_window(daily, now, days, skip))
+def _summed(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    total = dict(a)
+    for key, k in b.items():
+        total[key] = total.get(key, 0) + k
+    return total
+
+
+def windows(daily: dict[str, Any], now: datetime) -> tuple[Window, Window]:
+    """One pass over the day buckets: the 30 calendar days ending today (UTC), and the 60 days before.
+
+    Every window the profile has (30, 90, and 60 days ending 30 days ago) is one of these or both."""
+    today = now.date()
+    last = today.isoformat()
+    first_recent = (today - timedelta(days=RECENT_DAYS - 1)).isoformat()
+    first = (today - timedelta(days=RECENT_DAYS + EARLIER_DAYS - 1)).isoformat()
+    recent, earlier = Window(), Window()
+    for day, bucket in daily.items():
+        if first <= day <= last:
+            (recent if day >= first_recent else earlier).add(bucket)
+    return recent, earlier
 
 
 def credit_utilization(holdings: list[dict[str, Any]]) -> Decimal | None:
@@ -92,9 +147,9 @@ def credit_utilization(holdings: list[dict[str, Any]]) -> Decimal | None:
     return (used / limit).quantize(Decimal("0.0001"))
 
 
-def engagement_score(daily: dict[str, Any], now: datetime) -> int:
+def engagement_score(recent: Window) -> int:
     """0-100: weighted counts of the last 30 days' activity (ENGAGEMENT_WEIGHTS), capped."""
-    return min(100, sum(w * count(daily, now, 30, t) for t, w in ENGAGEMENT_WEIGHTS.items()))
+    return min(100, sum(w * recent.n.get(t, 0) for t, w in ENGAGEMENT_WEIGHTS.items()))
 
 
 def _traits(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -109,8 +164,8 @@ def _traits(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     traits: dict[str, dict[str, Any]] = {}
     ranked = [s for s in TRAIT_PRECEDENCE if s in by_source] + sorted(set(by_source) - set(TRAIT_PRECEDENCE))
     for source in ranked:
-        for name, entry in by_source[source].items():
-            traits.setdefault(name, {**entry, "source": source})
+        for name, e in by_source[source].items():
+            traits.setdefault(name, {"value": e["value"], "source": source, "updated_at": e["updated_at"]})
     return traits
 
 
@@ -119,20 +174,12 @@ def _holdings(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [{f: h.get(f) for f in fields} for h in doc.get("cdc", {}).get("holdings", [])]
 
 
-def _transactions(
-    daily: dict[str, Any], now: datetime, holdings: list[dict[str, Any]], doc: dict[str, Any]
-) -> dict[str, Any]:
-    window = [b.get("tx", {}) for b in days_in_window(daily, now, 90)]
-    channels: dict[str, int] = {}
-    for tx in window:
-        for channel, n in tx.get("ch", {}).items():
-            channels[channel] = channels.get(channel, 0) + n
-    debit_n = sum(tx.get("debit_n", 0) for tx in window)
-    debit_sum = sum((tx.get("debit_sum", Decimal(0)) for tx in window), Decimal(0))
+def _transactions(quarter: Window, holdings: list[dict[str, Any]], doc: dict[str, Any]) -> dict[str, Any]:
+    debit_n, channels = quarter.debit_n, quarter.channels
     return {
-        "tx_count_90d": count(daily, now, 90, "transaction"),
-        "total_activity_volume": sum((tx.get("vol", Decimal(0)) for tx in window), Decimal(0)),
-        "avg_debit_amount": (debit_sum / debit_n).quantize(CENT) if debit_n else None,
+        "tx_count_90d": quarter.n.get("transaction", 0),
+        "total_activity_volume": quarter.volume,
+        "avg_debit_amount": (quarter.debit_sum / debit_n).quantize(CENT) if debit_n else None,
         "active_product_types": sorted(
             {h["product_type"] for h in holdings if h["status"] == "active" and h["product_type"]}
         ),
@@ -140,14 +187,12 @@ def _transactions(
         "mobile_count_90d": channels.get("mobile", 0),
         "branch_count_90d": channels.get("branch", 0),
         "last_activity_time": doc.get("last", {}).get("transaction"),
-        "spending_diversity": len({m for tx in window for m in tx.get("mcc", {})}),
+        "spending_diversity": len(quarter.merchant_categories),
     }
 
 
-def _service(doc: dict[str, Any], daily: dict[str, Any], now: datetime) -> dict[str, Any]:
-    recent = [b.get("svc", {}) for b in days_in_window(daily, now, 30)]
-    rated = sum(s.get("sentiment_n", 0) for s in recent)
-    total = sum(s.get("sentiment", 0) for s in recent)
+def _service(doc: dict[str, Any], recent: Window, quarter: Window, now: datetime) -> dict[str, Any]:
+    rated, total = recent.sentiment_n, recent.sentiment
     open_tickets = sorted(
         (
             {
@@ -166,11 +211,11 @@ def _service(doc: dict[str, Any], daily: dict[str, Any], now: datetime) -> dict[
     )
     week = now - timedelta(days=7)
     return {
-        "contacts_30d": count(daily, now, 30, "ticket_open"),
-        "contacts_90d": count(daily, now, 90, "ticket_open"),
+        "contacts_30d": recent.n.get("ticket_open", 0),
+        "contacts_90d": quarter.n.get("ticket_open", 0),
         "avg_recent_sentiment": (Decimal(total) / rated / 100).quantize(CENT) if rated else None,
         "open_issues_7d": sum(1 for t in open_tickets if t["opened"] >= week),
-        "complaints_90d": sum(b.get("svc", {}).get("complaints", 0) for b in days_in_window(daily, now, 90)),
+        "complaints_90d": quarter.complaints,
         "last_contact_time": doc.get("last", {}).get("ticket_open"),
         "has_open_support_ticket": bool(open_tickets),
         "open_tickets": open_tickets,
@@ -221,18 +266,14 @@ def session_page_views(views: list[datetime], now: datetime) -> int:
     return n
 
 
-def _churn(daily: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _churn(recent: Window, earlier: Window) -> dict[str, Any]:
     """Declining activity, rising complaints, no recent mobile use; level by how many signals fire."""
-    recent = sum(sum(b.get("n", {}).values()) for b in days_in_window(daily, now, 30))
-    before = sum(sum(b.get("n", {}).values()) for b in days_in_window(daily, now, 60, skip=30))
-    complaints = sum(b.get("svc", {}).get("complaints", 0) for b in days_in_window(daily, now, 30))
-    earlier = sum(b.get("svc", {}).get("complaints", 0) for b in days_in_window(daily, now, 60, skip=30))
-    mobile = sum(b.get("tx", {}).get("ch", {}).get("mobile", 0) for b in days_in_window(daily, now, 30))
+    activity, before = sum(recent.n.values()), sum(earlier.n.values())
     signals = {
         # Under half of the previous two months' monthly average.
-        "declining_activity": before > 0 and 4 * recent < before,
-        "rising_complaints": complaints > 0 and 2 * complaints > earlier,
-        "no_recent_mobile_use": mobile == 0,
+        "declining_activity": before > 0 and 4 * activity < before,
+        "rising_complaints": recent.complaints > 0 and 2 * recent.complaints > earlier.complaints,
+        "no_recent_mobile_use": recent.channels.get("mobile", 0) == 0,
     }
     fired = sum(signals.values())
     return {**signals, "level": ("low", "medium", "high", "high")[fired]}

@@ -13,14 +13,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from api.auth import Principal
-from api.deps import NowDep, ReaderDep, ReaderRole, RulesDep, StoreDep
+from api.deps import ProfileRead, ProfileReadDep, ReaderDep, ReaderRole, StoreDep
 from api.masking import PERSONAL_IDENTIFIERS, PERSONAL_TRAITS, mask_identifier, mask_text
+from api.profile_body import masked, profile_body
 from api.schemas import EventOut, IdentifierOut, ProfileHit, ProfileOut, TimelinePage
 from ingest.events import IdentifierType
-from operational.offers import OfferRules
 from operational.profile_view import profile_view
+from operational.reads import ProfileReader
 from operational.search import ProfileSearch
 
 router = APIRouter(prefix="/profiles", tags=["profiles"])
@@ -46,34 +48,24 @@ def search(
 
 @router.get("/lookup", response_model=ProfileOut, summary="Find the profile holding an identifier")
 def lookup(
-    reader: ReaderDep,
-    caller: ReaderRole,
-    now: NowDep,
-    rules: RulesDep,
+    read: ProfileReadDep,
     type: Annotated[IdentifierType, Query(description="Identifier type")],
     value: Annotated[str, Query(min_length=1, max_length=320, description="Raw or normalized value")],
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     try:
-        doc = reader.lookup(type, value)
+        doc = read.reader.lookup(type, value)
     except ValidationError as exc:
         message = exc.errors()[0]["msg"].removeprefix("Value error, ")
         raise HTTPException(422, f"invalid {type.value}: {message}") from None
     if doc is None:
         raise HTTPException(404, f"no profile holds {type.value} {value.strip()!r}")
-    return _profile_response(doc, doc["_id"], caller, now, rules, if_none_match)
+    return _profile_response(doc, doc["_id"], read, if_none_match)
 
 
 @router.get("/{profile_id}", response_model=ProfileOut, summary="Get a profile by id")
-def get_profile(
-    reader: ReaderDep,
-    caller: ReaderRole,
-    now: NowDep,
-    rules: RulesDep,
-    profile_id: ProfileId,
-    if_none_match: IfNoneMatch = None,
-) -> Response:
-    return _profile_response(_live(reader, profile_id), profile_id, caller, now, rules, if_none_match)
+def get_profile(read: ProfileReadDep, profile_id: ProfileId, if_none_match: IfNoneMatch = None) -> Response:
+    return _profile_response(_live(read.reader, profile_id), profile_id, read, if_none_match)
 
 
 @router.get("/{profile_id}/events", response_model=list[EventOut], summary="Most recent events first")
@@ -106,31 +98,15 @@ def timeline(
     return TimelinePage(items=[_event(e, caller) for e in page], next_cursor=next_cursor)
 
 
-def _profile_response(
-    doc: dict[str, Any],
-    requested_id: str,
-    caller: Principal,
-    now: datetime,
-    rules: OfferRules,
-    tag: str | None,
-) -> Response:
+def _profile_response(doc: dict[str, Any], requested_id: str, read: ProfileRead, tag: str | None) -> Response:
+    caller, now = read.caller, read.now
     etag = f'W/"{doc["_id"]}-{doc["version"]}-{now:%Y%m%d%H%M}-{int(caller.sees_pii)}"'
     if tag is not None and etag in {t.strip() for t in tag.split(",")}:
         return Response(status_code=304, headers={"ETag": etag})
-    out = ProfileOut.from_document(doc, requested_id, profile_view(doc, now, rules))
-    if not caller.sees_pii:
-        out = _masked(out)
+    body = profile_body(doc, requested_id, profile_view(doc, now, read.rules))
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    return Response(out.model_dump_json(), media_type="application/json", headers=headers)
-
-
-def _masked(out: ProfileOut) -> ProfileOut:
-    identifiers = [i.model_copy(update={"value": mask_identifier(i.type, i.value)}) for i in out.identifiers]
-    traits = {
-        name: t.model_copy(update={"value": mask_text(t.value)}) if name in PERSONAL_TRAITS else t
-        for name, t in out.traits.items()
-    }
-    return out.model_copy(update={"identifiers": identifiers, "traits": traits})
+    content = to_json(body if caller.sees_pii else masked(body))
+    return Response(content, media_type="application/json", headers=headers)
 
 
 def _hit(doc: dict[str, Any], caller: Principal) -> ProfileHit:
@@ -182,7 +158,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise HTTPException(422, "cursor is not one this API returned") from None
 
 
-def _live(reader: ReaderDep, profile_id: str) -> dict[str, Any]:
+def _live(reader: ProfileReader, profile_id: str) -> dict[str, Any]:
     doc = reader.get(profile_id)
     if doc is None:
         raise HTTPException(404, f"profile {profile_id} not found")

@@ -18,6 +18,7 @@ from pymongo import MongoClient
 
 from api.app import ApiServices, create_app
 from api.auth import KeyRing
+from api.schemas import ProfileOut
 from api.webhooks import WebhookIngest
 from c360.publish import ensure_topics
 from c360.settings import Settings
@@ -152,6 +153,18 @@ def test_reader_sees_personal_data_masked_unless_granted(api: Api) -> None:
     events = api.get(f"/profiles/{full['id']}/events?limit=500", role="reader").json()
     shown = {i["value"] for e in events for i in e["identifiers"] if i["type"] == "email"}
     assert shown and not shown & set(person.emails)
+
+
+def test_profile_bodies_are_what_the_documented_model_serializes(api: Api) -> None:
+    """Bodies are built without the response model; they must still be exactly its serialization."""
+    schema = api.client.get("/openapi.json").json()
+    for path in ("/profiles/{profile_id}", "/profiles/lookup"):
+        content = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert content["schema"] == {"$ref": "#/components/schemas/ProfileOut"}
+    for person in bank_people(api.world)[:20]:
+        for role in ("pii", "reader"):
+            body = api.get(f"/profiles/lookup?type=customer_id&value={person.customer_id}", role=role).text
+            assert ProfileOut.model_validate_json(body).model_dump_json() == body
 
 
 @pytest.mark.parametrize("how", ["email", "name", "phone", "customer_id"])
