@@ -254,5 +254,10 @@ class ProfileWriter:
         query = {"profile_id": {"$in": sorted(profile_ids)}, "deleted": False}
         for doc in self._store.cdc_rows.find(query, session=session):
             live[doc["profile_id"]].append(doc)
-        updates = [_statement({"_id": p}, {"$set": {"cdc": cdc_profile(docs)}}) for p, docs in live.items()]
+        # A second update of the profile in this transaction: it bumps `version` like every other, so
+        # each version of a profile is one change (the lake's exactly-once check relies on it).
+        updates = [
+            _statement({"_id": p}, {"$set": {"cdc": cdc_profile(docs)}, "$inc": {"version": 1}})
+            for p, docs in live.items()
+        ]
         update_statements(self._store.profiles, updates, session)
