@@ -9,6 +9,7 @@ Snapshot documents (a new epoch) arrive as pseudo-changes with operationType "sn
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +40,23 @@ class Position:
 
 
 def to_json(value: Any) -> str:
-    return json_util.dumps(value, json_options=_JSON)
+    """Relaxed Extended JSON, exactly as `json_util.dumps` writes it, several times faster: the C JSON
+    encoder walks the document and only BSON types reach Python. A value the encoder refuses (a set, a
+    non-finite float, which json_util writes as {"$numberDouble": ...}) goes the slow way."""
+    try:
+        return _ENCODER.encode(value)
+    except (TypeError, ValueError):
+        return json_util.dumps(value, json_options=_JSON)
+
+
+def _bson_default(value: Any) -> Any:
+    if type(value) is datetime and (value.tzinfo is UTC or value.tzinfo is None) and value.year >= 1970:
+        millis = value.microsecond // 1000
+        return {"$date": f"{value.isoformat(timespec='seconds')[:19]}{f'.{millis:03d}' if millis else ''}Z"}
+    return json_util.default(value, _JSON)
+
+
+_ENCODER = json.JSONEncoder(default=_bson_default, allow_nan=False, check_circular=False)
 
 
 def change_time(change: dict[str, Any]) -> datetime | None:

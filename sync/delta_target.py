@@ -93,6 +93,7 @@ class DeltaTarget:
             self._dt.merge(
                 rows, f"t.{key} = s.{key}", source_alias="s", target_alias="t", commit_properties=props
             ).when_not_matched_insert_all().execute()
+            self._dt.update_incremental()  # unlike write_deltalake, a merge leaves the object behind
 
         self._commit(checkpoint, merge)
 
@@ -110,6 +111,7 @@ class DeltaTarget:
                 .when_not_matched_insert_all(predicate="s.operation <> 'delete'")
                 .execute()
             )
+            self._dt.update_incremental()
 
         self._commit(Checkpoint(batch=batch, phase="stream"), merge, expect=self._batch)
 
@@ -137,7 +139,6 @@ class DeltaTarget:
             app_transactions=[Transaction(self.app_id, checkpoint.batch)],
         )
         write(props)
-        self._dt.update_incremental()
         self._batch = checkpoint.batch
 
     def _write(self, rows: pa.Table, props: CommitProperties) -> None:
