@@ -69,7 +69,9 @@ class LakeSync:
                 failures.append(exc)
                 stop.set()
 
-        threads = [threading.Thread(target=follow, args=(s,), name=f"sync-{s.collection}") for s in self.streams]
+        threads = [
+            threading.Thread(target=follow, args=(s,), name=f"sync-{s.collection}") for s in self.streams
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
