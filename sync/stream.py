@@ -1,9 +1,10 @@
 """One collection's change stream into its Delta table, in micro-batches, resumable after any crash.
 
 Start: the table's last commit says where to continue (`DeltaTarget.checkpoint`). With no commit yet,
-or when MongoDB no longer has the stream's history (ChangeStreamHistoryLost, an invalidate), a new
-epoch begins: the collection is read at one majority-committed cluster time T in `_id` order, chunk by
-chunk (each chunk a commit recording how far it got), then the stream starts right after T. Changes are
+or when MongoDB no longer has the stream's history (ChangeStreamHistoryLost; an invalidate after the
+collection was dropped, renamed or replaced), a new epoch begins: a commit without rows records its
+majority-committed cluster time T, the collection is read at T in `_id` order, chunk by chunk (each
+chunk a commit recording how far it got), then the stream starts right after T. Changes are
 collected until `lake.batch_size` or `lake.batch_max_seconds` after the first one, converted (bad ones
 to error rows), and committed with the last change's resume token.
 """
@@ -34,10 +35,14 @@ from sync.tables import Table
 log = logging.getLogger(__name__)
 
 CHANGE_STREAM_HISTORY_LOST = 286
+# The collection was dropped, renamed or replaced (a restore renaming a copy over it): no document
+# changes, and an invalidate follows. What is there now is read as a new epoch.
+ENDS_STREAM = frozenset({"drop", "rename", "dropDatabase", "invalidate"})
 SNAPSHOT_TOO_OLD = 239
 AWAIT_MS = 50  # longest a pull blocks when the stream is idle
-# Decimal128 stays Decimal128 (exact, and Extended JSON knows it); dates are UTC-aware.
-RAW_CODEC = CodecOptions(tz_aware=True, tzinfo=UTC)
+# Decimal128 stays Decimal128 (exact, and Extended JSON knows it). BSON dates are UTC: decoded naive
+# (half the decoding cost of tz-aware ones), which the converters, Arrow and Extended JSON read as UTC.
+RAW_CODEC = CodecOptions()
 
 Convert = Callable[[dict[str, Any], Position], dict[str, Any] | None]
 # What the converters read of a change. The stream drops the rest on the server: an update's
@@ -141,9 +146,11 @@ class CollectionSync:
             change = stream.try_next()
             if change is None:
                 return
-            if change["operationType"] == "invalidate":
+            if change["operationType"] in ENDS_STREAM:
                 self._flush()
-                raise OperationFailure("the change stream was invalidated", CHANGE_STREAM_HISTORY_LOST)
+                raise OperationFailure(
+                    f"the change stream ended ({change['operationType']})", CHANGE_STREAM_HISTORY_LOST
+                )
             if not self._buffer:
                 self._first_at = time.monotonic()
             self._buffer.append(change)
@@ -186,11 +193,16 @@ class CollectionSync:
     # -- snapshots (a new epoch) ----------------------------------------------------------------
 
     def _new_epoch(self) -> None:
+        """Commit the start of a snapshot at once, without rows: a sync killed before its first chunk
+        then resumes this snapshot instead of taking a later one, which would show the versions
+        written in between only as their end state."""
         hello = self._coll.database.client.admin.command("hello")
         at = hello["lastWrite"]["majorityOpTime"]["ts"]
-        self.checkpoint = Checkpoint(
+        start = Checkpoint(
             batch=self._target.batch, epoch=self.checkpoint.epoch + 1, phase="snapshot", snapshot_at=at
-        )
+        ).next()
+        self._target.append(self._spec.table.schema.empty_table(), start)
+        self.checkpoint = start
 
     def _snapshot_chunk(self) -> None:
         cp = self.checkpoint
@@ -292,6 +304,8 @@ class CollectionSync:
             return
         reader = target.delta.scan(predicate=f"sync_batch > {current.batch} AND sync_batch <= {target.batch}")
         rows = pa.RecordBatchReader.from_stream(reader).read_all()
+        if rows.num_rows == 0:  # only an epoch's start: a merge without rows would commit nothing
+            return
         rows = rows.select(target.table.schema.names).cast(target.table.schema)
         current.merge_latest(latest_per_key(rows, target.table.key), target.batch)
 
