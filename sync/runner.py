@@ -55,6 +55,11 @@ class LakeSync:
         for stream in self.streams:
             stream.step()
 
+    def close(self) -> None:
+        """Commit what each stream has buffered and stop reading (after stepping)."""
+        for stream in self.streams:
+            stream.close()
+
     def run(self, stop: threading.Event) -> None:
         """Until `stop` is set, one thread per stream; then each commits what it has buffered. A stream
         that fails stops the others and its exception is raised here."""

@@ -22,7 +22,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from bson.codec_options import CodecOptions
 from bson.timestamp import Timestamp
-from pymongo.change_stream import CollectionChangeStream
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
@@ -30,6 +29,7 @@ from c360.settings import LakeSettings
 from sync import metrics
 from sync.convert import Position, change_time, rows_to_table
 from sync.delta_target import Checkpoint, DeltaTarget
+from sync.feed import ChangeFeed
 from sync.tables import Table
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class CollectionSync:
         self._current = current  # profiles_current, kept by merge after each profile_changes commit
         self._settings = settings
         self._on_commit = on_commit
-        self._stream: CollectionChangeStream | None = None
+        self._feed: ChangeFeed | None = None
         self._buffer: list[dict[str, Any]] = []
         self._first_at = 0.0
         self._commits = 0
@@ -140,10 +140,10 @@ class CollectionSync:
     # -- streaming ------------------------------------------------------------------------------
 
     def _pull(self) -> None:
-        stream = self._stream or self._open_stream()
+        feed = self._feed or self._open_feed()
         deadline = time.monotonic() + self._settings.batch_max_seconds / 4
         while len(self._buffer) < self._settings.batch_size:
-            change = stream.try_next()
+            change = feed.take(AWAIT_MS / 1000)
             if change is None:
                 return
             if change["operationType"] in ENDS_STREAM:
@@ -157,7 +157,7 @@ class CollectionSync:
             if time.monotonic() > deadline:
                 return
 
-    def _open_stream(self) -> CollectionChangeStream:
+    def _open_feed(self) -> ChangeFeed:
         cp = self.checkpoint
         position: dict[str, Any] = (
             {"resume_after": cp.token}
@@ -165,14 +165,15 @@ class CollectionSync:
             else {"start_at_operation_time": _after(cp.snapshot_at)}
         )
         keep = dict.fromkeys((*CHANGE_FIELDS, *self._spec.extra_fields), 1)
-        self._stream = self._coll.watch(
+        stream = self._coll.watch(
             [{"$project": keep}],
             full_document=self._spec.full_document,
             max_await_time_ms=AWAIT_MS,
             batch_size=self._settings.batch_size,
             **position,
         )
-        return self._stream
+        self._feed = ChangeFeed(stream, self._settings.batch_size, self._spec.collection)
+        return self._feed
 
     def _flush(self) -> None:
         changes, self._buffer = self._buffer, []
@@ -186,9 +187,9 @@ class CollectionSync:
         self._commit(rows, checkpoint, skipped=len(changes) - len(rows), times=changes)
 
     def _close_stream(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
 
     # -- snapshots (a new epoch) ----------------------------------------------------------------
 

@@ -37,6 +37,7 @@ def test_a_replaced_collection_starts_a_new_epoch_holding_every_document_once(
     snapshotted = store.profiles.distinct("_id")
     apply(store, events[2 * third :], batch=100)  # streamed in the new epoch
     step_until_idle(sync.step, lambda: len(reports))
+    sync.close()
 
     lake = lake_settings.lake.path
     assert {(r.table, r.epoch) for r in reports if r.table == "profile_changes"} == {
@@ -62,13 +63,14 @@ def test_a_sync_stopped_before_its_first_chunk_resumes_the_snapshot_it_started(
     events = world_events(generate_world(people=150, events_per_person=8, seed=64))
     half = len(events) // 2
     apply(store, events[:half], batch=100)
-    LakeSync(store, lake_settings.lake)  # commits its epoch's start, then stops before any chunk
+    LakeSync(store, lake_settings.lake).close()  # commits its epoch's start, then stops before any chunk
     at_start = {d["_id"]: d.get("version") for d in store.profiles.find({}, {"version": 1})}
     apply(store, events[half:], batch=100)
 
     reports: list[BatchReport] = []
     sync = LakeSync(store, lake_settings.lake, reports.append)
     step_until_idle(sync.step, lambda: len(reports))
+    sync.close()
 
     lake = lake_settings.lake.path
     assert_delta_holds_every_change_once(store, lake)
