@@ -4,9 +4,10 @@ Start: the table's last commit says where to continue (`DeltaTarget.checkpoint`)
 or when MongoDB no longer has the stream's history (ChangeStreamHistoryLost; an invalidate after the
 collection was dropped, renamed or replaced), a new epoch begins: a commit without rows records its
 majority-committed cluster time T, the collection is read at T in `_id` order, chunk by chunk (each
-chunk a commit recording how far it got), then the stream starts right after T. Changes are
-collected until `lake.batch_size` or `lake.batch_max_seconds` after the first one, converted (bad ones
-to error rows), and committed with the last change's resume token.
+chunk a commit recording how far it got), then the stream starts right after T. Changes, read ahead
+by a `ChangeFeed`, are collected until `lake.batch_size`, `lake.batch_max_seconds` after the first one,
+or a quarter of that once the stream runs dry, converted (bad ones to error rows), and committed with
+the last change's resume token.
 """
 
 from __future__ import annotations
@@ -116,11 +117,8 @@ class CollectionSync:
             if self.checkpoint.phase == "snapshot":
                 self._snapshot_chunk()
                 return
-            self._pull()
-            if self._buffer and (
-                len(self._buffer) >= self._settings.batch_size
-                or time.monotonic() - self._first_at >= self._settings.batch_max_seconds
-            ):
+            caught_up = self._pull()
+            if self._buffer and self._due(caught_up):
                 self._flush()
         except OperationFailure as exc:
             if exc.code not in (CHANGE_STREAM_HISTORY_LOST, SNAPSHOT_TOO_OLD):
@@ -139,13 +137,23 @@ class CollectionSync:
 
     # -- streaming ------------------------------------------------------------------------------
 
-    def _pull(self) -> None:
+    def _due(self, caught_up: bool) -> bool:
+        """A batch closes when full, `batch_max_seconds` after its first change, or, once the stream
+        has nothing more ready, a quarter of that: caught up, a change waits little for its commit;
+        behind, batches grow (fewer commits, each paying its Delta log work once)."""
+        age = time.monotonic() - self._first_at
+        limit = self._settings.batch_max_seconds
+        return len(self._buffer) >= self._settings.batch_size or age >= (limit / 4 if caught_up else limit)
+
+    def _pull(self) -> bool:
+        """Buffer what the stream has ready, for at most a quarter of `batch_max_seconds`; True when it
+        ran dry (caught up)."""
         feed = self._feed or self._open_feed()
         deadline = time.monotonic() + self._settings.batch_max_seconds / 4
         while len(self._buffer) < self._settings.batch_size:
             change = feed.take(AWAIT_MS / 1000)
             if change is None:
-                return
+                return True
             if change["operationType"] in ENDS_STREAM:
                 self._flush()
                 raise OperationFailure(
@@ -155,7 +163,8 @@ class CollectionSync:
                 self._first_at = time.monotonic()
             self._buffer.append(change)
             if time.monotonic() > deadline:
-                return
+                return False
+        return False
 
     def _open_feed(self) -> ChangeFeed:
         cp = self.checkpoint
