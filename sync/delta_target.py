@@ -10,6 +10,8 @@ table's transaction version is still the one this process last saw.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -19,9 +21,11 @@ import pyarrow as pa
 from bson import json_util
 from bson.timestamp import Timestamp
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from sync.tables import Table
+
+log = logging.getLogger(__name__)
 
 META_KEY = "c360.sync"
 HISTORY_PAGES = (16, 256, None)
@@ -60,6 +64,7 @@ class DeltaTarget:
         self.app_id = app_id
         self._dt = self._open()
         self._batch = self._dt.transaction_version(app_id) or 0
+        self._compacting: threading.Thread | None = None
 
     @property
     def batch(self) -> int:
@@ -88,6 +93,7 @@ class DeltaTarget:
     def insert_missing(self, rows: pa.Table, checkpoint: Checkpoint) -> None:
         """For a re-snapshot: rows whose key the table already holds are left alone."""
         key = self.table.key
+        self.wait_compaction()  # a merge rewriting files a compaction removes would fail to commit
 
         def merge(props: CommitProperties) -> None:
             self._dt.merge(
@@ -120,6 +126,26 @@ class DeltaTarget:
 
     def compact(self) -> None:
         self._dt.optimize.compact()
+
+    def compact_in_background(self) -> None:
+        """For append-only tables: compaction rewrites every small file, seconds on a busy machine, so it
+        runs beside the commits (its own table object, in a thread). Appends never conflict with it; a
+        compaction that loses to another writer is logged and done again next time."""
+        if self._compacting is not None and self._compacting.is_alive():
+            return
+        self._compacting = threading.Thread(target=self._compact, name=f"compact-{self.table.name}")
+        self._compacting.start()
+
+    def wait_compaction(self) -> None:
+        if self._compacting is not None:
+            self._compacting.join()
+            self._compacting = None
+
+    def _compact(self) -> None:
+        try:
+            DeltaTable(str(self.path)).optimize.compact()
+        except DeltaError as exc:
+            log.warning("%s: compaction skipped: %s", self.path, exc)
 
     def refresh(self) -> None:
         self._dt.update_incremental()

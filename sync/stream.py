@@ -134,6 +134,7 @@ class CollectionSync:
             self._flush()
         self._catch_up_current()
         self._close_stream()
+        self._target.wait_compaction()
 
     # -- streaming ------------------------------------------------------------------------------
 
@@ -300,7 +301,7 @@ class CollectionSync:
         metrics.CHANGES.labels(name, "skipped").inc(skipped)
         self._commits += 1
         if self._commits % self._settings.compact_every == 0:
-            self._target.compact()
+            self._target.compact_in_background()  # profile_changes, identity_changes, events: appends
             if self._current is not None:
                 self._current.compact()
         self._on_commit(BatchReport(name, cp.batch, cp.epoch, data.num_rows, errors, skipped, lags))
