@@ -117,7 +117,10 @@ class DeltaTarget:
                 .when_not_matched_insert_all(predicate="s.operation <> 'delete'")
                 .execute()
             )
+            before = self._dt.version()
             self._dt.update_incremental()
+            if self._dt.version() == before:  # a merge that changed nothing commits nothing: record
+                self._write(rows.schema.empty_table(), props)  # the batch all the same
 
         self._commit(Checkpoint(batch=batch, phase="stream"), merge, expect=self._batch)
 
