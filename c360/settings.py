@@ -65,7 +65,8 @@ class LakeSettings(_Section):
 
     # One directory per Delta table (profile_changes, profiles_current, identity_changes, events).
     path: Path = Path(".c360/lake")
-    # A micro-batch closes at this many changes or this long after its first change, whichever is first.
+    # A micro-batch closes at this many changes or this long after its first change, whichever is first
+    # (a quarter of it when the stream has nothing more ready: caught up, commits follow changes closely).
     batch_size: int = Field(5_000, ge=1, le=100_000)
     batch_max_seconds: float = Field(1.0, gt=0, le=60)
     # profiles_current is merged from profile_changes at most this often (a merge rewrites files).

@@ -33,6 +33,7 @@ def test_sync_mirrors_a_world_exactly_with_exact_money(lake_settings: Settings, 
     sync = LakeSync(store, lake_settings.lake, reports.append)
     apply(store, events[half:], batch=200)  # while it streams
     step_until_idle(sync.step, lambda: len(reports))
+    sync.close()
 
     assert_delta_holds_every_change_once(store, lake_settings.lake.path)
     lake = lake_settings.lake.path
