@@ -203,9 +203,9 @@ def generate_world(
 ) -> World:
     """Build the world: same arguments, byte-identical messages (one `Random(seed)` drives all).
 
-    `holdings` adds Debezium snapshot records of product holdings (CDC state). Off by default: the lake's
-    reconcile counts CDC events as activity and the writer's CDC recompute does not bump the profile
-    version, so worlds with CDC rows would fail the lake tests until those are fixed."""
+    `holdings` adds Debezium snapshot records of product holdings (CDC state). Off by default, so that the
+    JSON-only worlds of the spine's tests and benchmarks stay byte-identical; the full-profile and lake
+    tests turn it on."""
     if people < 1:
         raise ValueError("people must be at least 1")
     if events_per_person < 1:

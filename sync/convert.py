@@ -211,7 +211,8 @@ def _event_columns(doc: dict[str, Any]) -> dict[str, Any]:
         "amount": _money(doc, "amount"),
         "currency": _text(doc, "currency", required=False),
         "attributes": to_json(doc.get("attributes") or {}),
-        "profile_id": _text(doc, "profile_id"),
+        "change": None if doc.get("change") is None else to_json(doc["change"]),
+        "profile_id": _text(doc, "profile_id", required=False),
         "ingested_at": _time(doc, "ingested_at"),
         "document": None,
     }
