@@ -1,27 +1,93 @@
-"""The API's app factory: routes get the store from app state, never from globals."""
+"""The API's app factory: routes get the store, keys, clock and ingest from app state, never from globals."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.routes import health, metrics, profiles
+from api.auth import KeyRing
+from api.routes import health, ingest, metrics, page, profiles
+from api.routes.page import STATIC
+from api.webhooks import WebhookIngest
+from operational.offers import OfferRules, load_offer_rules
 from operational.store import Store
 
+REQUEST_SECONDS = Histogram(
+    "c360_api_request_seconds",
+    "API request latency by route template",
+    ["method", "route", "status"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
 
-def create_app(store: Store) -> FastAPI:
+
+@dataclass
+class ApiServices:
+    """What the API needs besides the store; the defaults are a development setup (open, no ingest)."""
+
+    keys: KeyRing = field(default_factory=lambda: KeyRing(()))
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    offer_rules: OfferRules = field(default_factory=load_offer_rules)
+    webhooks: WebhookIngest | None = None
+
+
+def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
+    services = services or ApiServices()
     app = FastAPI(
         title="c360",
         summary="Real-time customer profiles stitched from every source",
         version="0.1.0",
     )
     app.state.store = store
+    app.state.keys = services.keys
+    app.state.clock = services.clock
+    app.state.offer_rules = services.offer_rules
+    app.state.webhooks = services.webhooks
     app.include_router(health.router)
     app.include_router(profiles.router)
+    app.include_router(ingest.router)
     app.include_router(metrics.router)
+    app.include_router(page.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(TimedRequests)
     return app
+
+
+class TimedRequests:
+    """Latency per route template (not per raw path: profile ids would explode the label set).
+
+    Plain ASGI, not BaseHTTPMiddleware: that one costs a task and a stream per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(time.perf_counter() - start)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,28 +1,92 @@
-"""Dependencies read from app state, so routes read as typed parameters."""
+"""Dependencies read from app state, so routes read as typed parameters.
+
+They are `async def` because none of them blocks: FastAPI runs a plain `def` dependency in the thread
+pool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader
 
+from api.auth import KeyRing, Principal, Role
+from api.webhooks import WebhookIngest
+from operational.offers import OfferRules
 from operational.reads import ProfileReader
 from operational.store import Store
 from operational.workers import WorkerRegistry
 
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A key from api.keys")
 
-def _store(request: Request) -> Store:
+
+async def _store(request: Request) -> Store:
     return request.app.state.store
 
 
-def _reader(request: Request) -> ProfileReader:
+async def _reader(request: Request) -> ProfileReader:
     return ProfileReader(request.app.state.store)
 
 
-def _workers(request: Request) -> WorkerRegistry:
+async def _workers(request: Request) -> WorkerRegistry:
     return WorkerRegistry(request.app.state.store)
+
+
+async def _webhooks(request: Request) -> WebhookIngest:
+    webhooks: WebhookIngest | None = request.app.state.webhooks
+    if webhooks is None:
+        raise HTTPException(503, "this API process has no ingest configured")
+    return webhooks
+
+
+async def _principal(request: Request, key: Annotated[str | None, Depends(_api_key)]) -> Principal:
+    keys: KeyRing = request.app.state.keys
+    principal = keys.identify(key)
+    if principal is None:
+        detail = "missing X-API-Key header" if not key else "unknown API key"
+        raise HTTPException(401, detail, headers={"WWW-Authenticate": "X-API-Key"})
+    return principal
+
+
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency admitting callers of `role` or above; 403 for the others."""
+
+    async def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if not principal.allows(role):
+            raise HTTPException(
+                403, f"this needs the {role} role; key {principal.name!r} is {principal.role}"
+            )
+        return principal
+
+    return check
 
 
 StoreDep = Annotated[Store, Depends(_store)]
 ReaderDep = Annotated[ProfileReader, Depends(_reader)]
 WorkersDep = Annotated[WorkerRegistry, Depends(_workers)]
+WebhooksDep = Annotated[WebhookIngest, Depends(_webhooks)]
+ReaderRole = Annotated[Principal, Depends(require("reader"))]
+WriterRole = Annotated[Principal, Depends(require("writer"))]
+
+
+@dataclass(frozen=True)
+class ProfileRead:
+    """What a full-profile read needs, as one dependency: FastAPI spends time on each one per request."""
+
+    reader: ProfileReader
+    caller: Principal
+    now: datetime
+    rules: OfferRules
+
+
+async def _profile_read(request: Request, caller: ReaderRole) -> ProfileRead:
+    state = request.app.state
+    clock: Callable[[], datetime] = state.clock
+    return ProfileRead(ProfileReader(state.store), caller, clock(), state.offer_rules)
+
+
+ProfileReadDep = Annotated[ProfileRead, Depends(_profile_read)]

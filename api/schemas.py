@@ -8,6 +8,18 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from api.profile_schemas import (
+    ChurnRiskOut,
+    ConsentOut,
+    HoldingOut,
+    OfferOut,
+    RetailOut,
+    ServiceOut,
+    TimelineEntryOut,
+    TraitOut,
+    TransactionsOut,
+)
+
 
 class TypeStatsOut(BaseModel):
     count: int
@@ -22,6 +34,8 @@ class IdentifierOut(BaseModel):
 
 
 class ProfileOut(BaseModel):
+    """The full profile; api/profile_body.py builds its bodies without validating them again."""
+
     id: str
     requested_id: str = Field(description="The id asked for; differs from `id` when it was merged away")
     version: int
@@ -35,25 +49,18 @@ class ProfileOut(BaseModel):
     identifiers: list[IdentifierOut]
     merged_from: list[str]
     segments: list[str] = Field(default_factory=list, description="Segments (lake.segments_file) it is in")
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any], requested_id: str) -> ProfileOut:
-        identifiers = sorted(doc.get("identifiers", {}).values(), key=lambda i: (i["type"], i["value"]))
-        return cls(
-            id=doc["_id"],
-            requested_id=requested_id,
-            version=doc["version"],
-            created_at=doc["created_at"],
-            updated_at=doc["updated_at"],
-            first_seen=doc.get("first_seen"),
-            last_seen=doc.get("last_seen"),
-            event_count=doc.get("event_count", 0),
-            stats=doc.get("stats", {}),
-            channels=doc.get("channels", {}),
-            identifiers=identifiers,
-            merged_from=doc.get("merged_from", []),
-            segments=doc.get("segments", []),
-        )
+    as_of: datetime = Field(description="The clock the windows and derived fields were evaluated at")
+    traits: dict[str, TraitOut]
+    consent: dict[str, ConsentOut]
+    holdings: list[HoldingOut]
+    transactions: TransactionsOut
+    service: ServiceOut
+    retail: RetailOut
+    credit_utilization: Decimal | None = Field(description="Outstanding / limit of active credit products")
+    engagement_score: int = Field(description="0-100 from the last 30 days' activity")
+    churn_risk: ChurnRiskOut
+    next_best_offer: OfferOut | None
+    timeline: list[TimelineEntryOut] = Field(description="The latest 50 events across all sources")
 
 
 class EventOut(BaseModel):
@@ -70,6 +77,22 @@ class EventOut(BaseModel):
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> EventOut:
         return cls(event_id=doc["_id"], **{k: doc.get(k) for k in cls.model_fields if k != "event_id"})
+
+
+class ProfileHit(BaseModel):
+    id: str
+    name: str | None
+    identifiers: list[IdentifierOut]
+
+
+class TimelinePage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; None at the end")
+
+
+class IngestAccepted(BaseModel):
+    event_id: str
+    applied: bool = Field(description="False when this event id was applied before (idempotent)")
 
 
 class Readiness(BaseModel):

@@ -5,7 +5,7 @@ demo world, and has a separate process write it through the real profile writer 
 (default 2,200/s: the end-to-end ingest rate measured in docs/BENCHMARKS.md) in ingest-sized
 transactions every 200 ms, while this process runs the sync (`LakeSync`) into a temporary lake. The lag
 of a change = the moment its Delta commit returned - the change's MongoDB wallTime, over every change
-streamed (snapshot rows excluded), reported as p50/p99/max per table.
+streamed (snapshot rows excluded) until every stream has caught up, reported as p50/p99/max per table.
 
     .venv/bin/python -m bench.sync_lag_bench --help
 """
@@ -40,6 +40,7 @@ console = Console()
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 TICK_S = 0.2  # the ingest loop's batch timeout: one transaction per tick
 LAG_BAR_S = 5.0
+SETTLED_S = 3.0
 
 
 def _write(uri: str, database: str, people: int, events_per_person: float, rate: float) -> None:
@@ -74,9 +75,12 @@ def main(
                 lags: dict[str, list[float]] = {}
                 counts: dict[str, int] = {}
 
+                last_commit = [time.monotonic()]
+
                 def record(report: BatchReport) -> None:
                     lags.setdefault(report.table, []).extend(report.lags_s)
                     counts[report.table] = counts.get(report.table, 0) + report.rows
+                    last_commit[0] = time.monotonic()
 
                 sync = LakeSync(store, settings.lake, record)
                 stop = threading.Event()
@@ -90,7 +94,9 @@ def main(
                 load.join()
                 wrote_s = time.monotonic() - started
                 total = store.events.count_documents({})
-                while counts.get("events", 0) < total:
+                # Every event synced, then no commit for SETTLED_S: the other streams have caught up
+                # too, so the changes written last are measured (stopping at once would drop them).
+                while counts.get("events", 0) < total or time.monotonic() - last_commit[0] < SETTLED_S:
                     time.sleep(0.2)
                 stop.set()
                 runner.join()

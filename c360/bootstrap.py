@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
 from fastapi import FastAPI
 from kafka import KafkaConsumer, KafkaProducer
 from pymongo import MongoClient
 
-from api.app import create_app
+from api.app import ApiServices, create_app
+from api.auth import KeyRing
+from api.webhooks import WebhookIngest
 from c360.settings import Settings
 from ingest.consumer import BatchOutcome, IngestLoop
 from ingest.deadletter import DeadLetterSink
-from ingest.mappings import load_mapping_file
+from ingest.mappings import SourceMapping, load_mapping_file
+from ingest.records import DeadLetter
 from lakehouse.exports import ExportResult, export_segments
 from lakehouse.membership import WritebackResult, write_memberships
 from lakehouse.reconcile import ReconcileReport, reconcile
 from lakehouse.segments import load_segment_file
 from lakehouse.tables import Lakehouse
+from operational.offers import load_offer_rules
 from operational.store import Store
 from operational.workers import WorkerRegistry
 from operational.writer import ProfileWriter
@@ -91,9 +95,32 @@ def ingest_loop(
 
 @contextmanager
 def api_app(settings: Settings) -> Iterator[FastAPI]:
-    """The REST API wired to the configured MongoDB."""
-    with open_store(settings) as store:
-        yield create_app(store)
+    """The REST API wired to the configured MongoDB, keys, offer rules and webhook ingest."""
+    kafka = settings.kafka
+    with open_store(settings) as store, ExitStack() as stack:
+
+        def dead_letter(letter: DeadLetter) -> None:
+            """Sent synchronously, so that a 422 means the body is in the dead-letter topic."""
+            if not sinks:  # Kafka is only needed once a webhook body is refused
+                producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+                sinks.append(DeadLetterSink(producer, kafka.dead_letter_topic))
+                stack.callback(sinks[0].close)
+            sinks[0].send(letter)
+            sinks[0].flush()
+
+        sinks: list[DeadLetterSink] = []
+        mappings = load_mapping_file(settings.ingest.mapping_file).for_topic()
+        webhooks = WebhookIngest(
+            {t: m for t, m in mappings.items() if isinstance(m, SourceMapping)},
+            ProfileWriter(store),
+            dead_letter,
+            settings.ingest.max_message_bytes,
+        )
+        keys = KeyRing((k.name, k.key.get_secret_value(), k.role, k.pii) for k in settings.api.keys)
+        services = ApiServices(
+            keys, offer_rules=load_offer_rules(settings.api.offers_file), webhooks=webhooks
+        )
+        yield create_app(store, services)
 
 
 @contextmanager

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_FILE = Path("c360.toml")
@@ -65,7 +65,8 @@ class LakeSettings(_Section):
 
     # One directory per Delta table (profile_changes, profiles_current, identity_changes, events).
     path: Path = Path(".c360/lake")
-    # A micro-batch closes at this many changes or this long after its first change, whichever is first.
+    # A micro-batch closes at this many changes or this long after its first change, whichever is first
+    # (a quarter of it when the stream has nothing more ready: caught up, commits follow changes closely).
     batch_size: int = Field(5_000, ge=1, le=100_000)
     batch_max_seconds: float = Field(1.0, gt=0, le=60)
     # profiles_current is merged from profile_changes at most this often (a merge rewrites files).
@@ -78,9 +79,22 @@ class LakeSettings(_Section):
     exports_path: Path = Path(".c360/exports")
 
 
+class ApiKeySettings(_Section):
+    """One caller: reader (profiles, personal data masked unless `pii`), writer (+ events), admin (all)."""
+
+    name: str
+    key: SecretStr = Field(min_length=16)
+    role: Literal["reader", "writer", "admin"]
+    pii: bool = False
+
+
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8360
+    # Empty: no key needed and every caller is admin; for a laptop only (`c360 serve` warns).
+    keys: list[ApiKeySettings] = Field(default_factory=list)
+    # None means the banking seed's rules shipped in operational/offers.yaml.
+    offers_file: Path | None = None
 
 
 class Settings(BaseSettings):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from random import Random
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import phonenumbers
 
@@ -30,7 +30,12 @@ TOPIC_TRANSACTIONS = "corebank.transactions"
 TOPIC_CLICKSTREAM = "web.clickstream"
 TOPIC_EMAIL = "marketing.email"
 TOPIC_ORDERS = "store.orders"
-TOPICS: tuple[str, ...] = (TOPIC_CUSTOMERS, TOPIC_TRANSACTIONS, TOPIC_CLICKSTREAM, TOPIC_EMAIL, TOPIC_ORDERS)
+TOPIC_TICKETS = "support.tickets"
+TOPIC_HOLDINGS = "crm.public.product_holdings"
+TOPICS: tuple[str, ...] = (
+    TOPIC_CUSTOMERS, TOPIC_TRANSACTIONS, TOPIC_CLICKSTREAM, TOPIC_EMAIL, TOPIC_ORDERS, TOPIC_TICKETS,
+    TOPIC_HOLDINGS,
+)  # fmt: skip
 
 DEFAULT_NOW = datetime(2026, 11, 20, tzinfo=UTC)
 DEFAULT_SEED = 360
@@ -84,6 +89,17 @@ CAMPAIGNS = (
 _MOBILE_SECOND_DIGITS = "45789"
 _OFFSETS = (("Z", 0), ("Z", 0), ("+00:00", 0), ("+01:00", 60), ("+01:00", 60), ("-05:00", -300))
 _WEB_KINDS = {"page_view": "page_view", "login": "login", "error": "web_error"}
+# Products a bank person holds: (type, share of people, whether it has a credit limit).
+PRODUCTS = (
+    ("current_account", 1.0, False), ("credit_card", 0.5, True), ("savings", 0.4, False),
+    ("personal_loan", 0.15, False), ("mortgage", 0.2, False),
+)  # fmt: skip
+TICKET_SUBJECTS = (
+    "Card declined abroad", "Cannot log in to the app", "Dispute a transaction", "Change of address",
+    "Statement missing", "Fee charged in error", "Question about savings rates",
+)  # fmt: skip
+TICKET_CHANNELS = ("phone", "email", "web", "chat")
+FULFILMENT_ONLINE_SHARE = 0.4
 _ID_PADDING = (" ", "  ", "\t", " \n")
 
 
@@ -162,6 +178,10 @@ class World:
         """Every person's expected profile, in person order."""
         return (self.expected_profile(p) for p in self.people)
 
+    def facts(self, person: Person | int) -> list[tuple[Any, ...]]:
+        """What each of the person's events said, in emission order: see `c360/world_truth.py`."""
+        return self._tallies[person if isinstance(person, int) else person.index].facts
+
     def owner_of(self, id_type: str, value: str) -> int | None:
         """Index of the person holding a canonical identifier, or None: maps pipeline profiles back."""
         if self._owners is None:
@@ -179,15 +199,20 @@ def generate_world(
     events_per_person: float = 20.0,
     seed: int = DEFAULT_SEED,
     now: datetime = DEFAULT_NOW,
+    holdings: bool = False,
 ) -> World:
-    """Build the world: same arguments, byte-identical messages (one `Random(seed)` drives all)."""
+    """Build the world: same arguments, byte-identical messages (one `Random(seed)` drives all).
+
+    `holdings` adds Debezium snapshot records of product holdings (CDC state). Off by default, so that the
+    JSON-only worlds of the spine's tests and benchmarks stay byte-identical; the full-profile and lake
+    tests turn it on."""
     if people < 1:
         raise ValueError("people must be at least 1")
     if events_per_person < 1:
         raise ValueError("events_per_person must be at least 1")
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    return _Generator(people, events_per_person, seed, now).run()
+    return _Generator(people, events_per_person, seed, now, holdings).run()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -215,6 +240,14 @@ def _pick(rng: Random, items: Sequence[T]) -> T:
 
 def _cents_str(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _cents_str_signed(hundredths: int) -> str:
+    return ("-" if hundredths < 0 else "") + _cents_str(abs(hundredths))
+
+
+def _iso_z(ms: int) -> str:
+    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="seconds") + "Z"
 
 
 def _messy_id(rng: Random, value: str) -> str:
@@ -344,11 +377,16 @@ def _ascii_lower(name: str) -> str:
 
 
 class _Tally:
-    """Running ground truth for one person, updated as each event is emitted."""
+    """Running ground truth for one person, updated as each event is emitted.
 
-    __slots__ = ("cents", "channels", "counts", "first", "last")
+    `facts` keeps what each event said, as plain tuples (`c360/world_truth.py` reads them): the
+    windowed and derived profile fields are computed from them for any clock.
+    """
+
+    __slots__ = ("cents", "channels", "counts", "facts", "first", "last")
 
     def __init__(self) -> None:
+        self.facts: list[tuple[Any, ...]] = []
         self.counts: dict[str, int] = {}
         self.cents: dict[str, int] = {}
         self.channels: dict[str, int] = {}
@@ -381,8 +419,11 @@ class _Tally:
 class _Generator:
     """Walks people one by one, emitting their events; sorts everything by jittered time at the end."""
 
-    def __init__(self, people: int, events_per_person: float, seed: int, now: datetime) -> None:
+    def __init__(
+        self, people: int, events_per_person: float, seed: int, now: datetime, holdings: bool
+    ) -> None:
         self.rng = Random(seed)
+        self.holdings = holdings
         self.n_people = people
         self.events_per_person = float(events_per_person)
         self.seed = seed
@@ -395,6 +436,10 @@ class _Generator:
         self.cookie_device: dict[str, str] = {}
         self.key_cache: dict[str, bytes] = {}
         self.skus = [(f"SKU-{i:03d}", self._price_cents()) for i in range(1, 301)]
+        # Sources added later draw from their own generator, so the original messages stay byte-identical.
+        self.extra = Random(seed * 7_919 + 1)
+        self.ticket_seq = 100_000
+        self.holding_seq = 0
 
     def _price_cents(self) -> int:
         return int(self.rng.lognormvariate(6.5, 1.0)) + 49
@@ -475,6 +520,9 @@ class _Generator:
             self._login(person, tally, start + int(rng.random() * span), cookie, person.emails[1])
             structural += 1
         self._fill(person, tally, start, span, self._extra_events(structural), phone_change=change_ms)
+        if self.holdings:
+            self._holdings(person, tally, start)
+        self._tickets(person, tally, start, span)
 
     def _extra_events(self, structural: int) -> int:
         """Gamma-distributed activity so the average person totals ~events_per_person."""
@@ -516,16 +564,21 @@ class _Generator:
                 self._order(person, tally, at, person.phones[-1] if changed else person.phones[0])
                 budget -= 1
 
-    def _emit(self, topic: str, key: str, value: str, person: int, at_ms: int) -> None:
-        """Queue a record; sort key = event time plus up to 3 s of delivery jitter (stable sort)."""
+    def _emit(
+        self, topic: str, key: str, value: str, person: int, at_ms: int, *, extra: bool = False
+    ) -> None:
+        """Queue a record; sort key = event time plus up to 3 s of delivery jitter (stable sort).
+
+        `extra` records (the later sources) draw their jitter from `self.extra` and leave `seq` alone."""
         key_bytes = self.key_cache.get(key)
         if key_bytes is None:  # keys repeat a lot; sharing them saves ~50 bytes a message
             key_bytes = self.key_cache[key] = key.encode()
         self.messages.append(Message(topic, key_bytes, value.encode(), person))
-        self.sort_keys.append(at_ms + int(self.rng.random() * 3_000))
-        self.seq += 1
+        self.sort_keys.append(at_ms + int((self.extra if extra else self.rng).random() * 3_000))
+        if not extra:
+            self.seq += 1
 
-    # -- the five sources -------------------------------------------------------------------------
+    # -- the sources ------------------------------------------------------------------------------
 
     def _customer(self, person: Person, tally: _Tally, at: int, version: int) -> None:
         rng = self.rng
@@ -543,9 +596,15 @@ class _Generator:
             "last_name": person.last_name,
             "updated_at": _iso_with_offset(at, suffix, offset, millis=False),
             "version": version,
+            "consent": self._consent(),
         }
         self._emit(TOPIC_CUSTOMERS, customer_no, _dumps(value), person.index, at)
         tally.add("customer_updated", "core_banking", at)
+        tally.facts.append(("customer_updated", at, value["consent"], person.first_name, person.last_name))
+
+    def _consent(self) -> dict[str, bool]:
+        extra = self.extra
+        return {"email": extra.random() < 0.7, "sms": extra.random() < 0.4, "marketing": extra.random() < 0.5}
 
     def _transaction(self, person: Person, tally: _Tally, at: int) -> None:
         rng = self.rng
@@ -565,6 +624,7 @@ class _Generator:
         }
         self._emit(TOPIC_TRANSACTIONS, account, _dumps(value), person.index, at)
         tally.add("transaction", channel, at, cents)
+        tally.facts.append(("transaction", at, cents, value["dc"] == "D", channel, value["mcc"]))
 
     def _click(
         self, person: Person, tally: _Tally, at: int, cookie: str, action: str, **fields: object
@@ -583,6 +643,8 @@ class _Generator:
         self._emit(TOPIC_CLICKSTREAM, published, _dumps(value), person.index, at)
         kind = _WEB_KINDS[action]
         tally.add(kind, "web", at)
+        error = fields.get("error") or {}
+        tally.facts.append((kind, at, fields["url"], error.get("code"), error.get("message")))
 
     def _page_view(self, person: Person, tally: _Tally, at: int) -> None:
         cookie = _pick(self.rng, person.cookies)
@@ -636,6 +698,7 @@ class _Generator:
         }
         self._emit(TOPIC_EMAIL, published, _dumps(value), person.index, at)
         tally.add(f"email_{event}", "email", at)
+        tally.facts.append((f"email_{event}", at))
 
     def _order(self, person: Person, tally: _Tally, at: int, current_phone: str) -> None:
         rng = self.rng
@@ -653,8 +716,68 @@ class _Generator:
             "total": "@TOTAL@",
             "items": items,
             "ordered_at": at // 1000,
+            "fulfilment": "online" if self.extra.random() < FULFILMENT_ONLINE_SHARE else "in_store",
         }
         # A JSON number with exactly two decimals, written from the integer cents: no float involved.
         body = _dumps(value).replace('"@TOTAL@"', _cents_str(total), 1)
         self._emit(TOPIC_ORDERS, phone, body, person.index, at)
         tally.add("order", "store", at, total)
+        bought = tuple((item["sku"], item["qty"]) for item in items)
+        tally.facts.append(("order", at, total, value["fulfilment"], bought))
+
+    def _tickets(self, person: Person, tally: _Tally, start: int, span: int) -> None:
+        """Zendesk-style ticket webhooks: opened (with sentiment), later solved unless still open now."""
+        extra = self.extra
+        for _ in range(_pick(extra, (0, 0, 1, 1, 2, 3))):
+            self.ticket_seq += 1
+            opened = start + int(extra.random() * span)
+            opened -= opened % 1000
+            ticket = {
+                "id": self.ticket_seq,
+                "subject": _pick(extra, TICKET_SUBJECTS),
+                "tags": ["complaint"] if extra.random() < 0.3 else ["question"],
+                "via": {"channel": _pick(extra, TICKET_CHANNELS)},
+                "requester": {"email": _messy_email(extra, person.emails[0])},
+                "sentiment": _cents_str_signed(extra.randrange(-100, 101)),
+            }
+            solved = opened + extra.randrange(3_600_000, 10 * 86_400_000)
+            solved -= solved % 1000
+            for status, at in (("open", opened), ("solved", solved)):
+                if at >= self.now_ms:
+                    break
+                body = {"ticket": {**ticket, "status": status, "updated_at": _iso_z(at)}}
+                self._emit(TOPIC_TICKETS, str(ticket["id"]), _dumps(body), person.index, at, extra=True)
+                tally.add(f"ticket_{status}", "support", at)
+                complaint = ticket["tags"] == ["complaint"]
+                tally.facts.append((f"ticket_{status}", at, ticket["id"], ticket["sentiment"], complaint))
+
+    def _holdings(self, person: Person, tally: _Tally, at: int) -> None:
+        """Debezium snapshot records (PostgreSQL, schemaless JSON) of the CRM's product_holdings rows."""
+        extra = self.extra
+        at -= at % 1000
+        for product_type, share, has_limit in PRODUCTS:
+            if extra.random() >= share:
+                continue
+            self.holding_seq += 1
+            limit = extra.randrange(10, 150) * 10_000 if has_limit else None
+            balance = extra.randrange(0, limit + 1) if limit else extra.randrange(0, 5_000_000)
+            status = "active" if extra.random() < 0.9 else "closed"
+            opened_days = (at // 86_400_000) - extra.randrange(30, 3_000)
+            row = {
+                "id": self.holding_seq,
+                "customer_id": person.customer_id,
+                "product_id": f"{product_type[:3].upper()}-{self.holding_seq:07d}",
+                "product_type": product_type,
+                "status": status,
+                "credit_limit": None if limit is None else _cents_str(limit),
+                "outstanding_balance": _cents_str(balance),
+                "opened_date": opened_days,
+            }
+            source = {
+                "connector": "postgresql", "db": "crm", "schema": "public", "table": "product_holdings",
+                "snapshot": "true", "ts_ms": at, "lsn": 1_000_000 + self.holding_seq,
+            }  # fmt: skip
+            value = {"before": None, "after": row, "source": source, "op": "r", "ts_ms": at}
+            key = _dumps({"id": self.holding_seq})
+            self._emit(TOPIC_HOLDINGS, key, _dumps(value), person.index, at, extra=True)
+            tally.facts.append(("holding", at, row))

@@ -18,17 +18,21 @@ import duckdb
 from operational.store import Store
 
 FIELDS = ("event_count", "first_seen", "last_seen", "stats", "channels", "identifiers")
-_SPAN_SQL = """
+# Activity is what the writer counts: events that are not CDC row changes (those are state, kept apart).
+_ACTIVITY = "events WHERE change IS NULL AND profile_id IS NOT NULL"
+_SPAN_SQL = f"""
 SELECT profile_id, count(*) AS event_count, min(occurred_at) AS first_seen, max(occurred_at) AS last_seen
-FROM events GROUP BY profile_id
+FROM {_ACTIVITY} GROUP BY profile_id
 """
-_STATS_SQL = "SELECT profile_id, type, count(*), sum(amount) FROM events GROUP BY ALL"
+_STATS_SQL = f"SELECT profile_id, type, count(*), sum(amount) FROM {_ACTIVITY} GROUP BY ALL"
 _CHANNELS_SQL = (
-    "SELECT profile_id, channel, max(occurred_at) FROM events WHERE channel IS NOT NULL GROUP BY ALL"
+    f"SELECT profile_id, channel, max(occurred_at) FROM {_ACTIVITY} AND channel IS NOT NULL GROUP BY ALL"
 )
+# Every event names identifiers of its profile, row changes included.
 _IDENTIFIERS_SQL = """
 SELECT profile_id, i.type, i.value, min(occurred_at), max(occurred_at)
-FROM (SELECT profile_id, occurred_at, unnest(identifiers) AS i FROM events) GROUP BY ALL
+FROM (SELECT profile_id, occurred_at, unnest(identifiers) AS i FROM events WHERE profile_id IS NOT NULL)
+GROUP BY ALL
 """
 
 

@@ -2,7 +2,9 @@
 
 DuckDB's `delta` extension cannot be installed offline, so each table is opened with delta-rs and
 handed over as an Arrow dataset (projections and filters are pushed down). The dataset gets an explicit
-`SubTreeFileSystem`: without it deltalake 1.6 + pyarrow can abort the process at exit.
+`SubTreeFileSystem`: without it deltalake 1.6 + pyarrow can abort the process at exit. Polars scans the
+same opened tables with its own Parquet reader (`scan_delta`): through the Arrow dataset it read every
+column of every row group in one thread, 1.3 s for a 1M-profile segment against 0.3 s in DuckDB.
 
 Views (the same names in both engines):
     profile_changes   every change of every profile (append-only history)
@@ -71,6 +73,11 @@ class Lakehouse:
     travel: bool = False  # read the table versions committed by `as_of`, not the latest
 
     @cached_property
+    def deltas(self) -> dict[str, DeltaTable | None]:
+        """Each table at the version read (None: not synced yet, or not by `as_of`)."""
+        return {table.name: self._open(table) for table in ALL_TABLES}
+
+    @cached_property
     def datasets(self) -> dict[str, ds.Dataset]:
         return {table.name: self._dataset(table) for table in ALL_TABLES}
 
@@ -87,7 +94,7 @@ class Lakehouse:
 
     def polars(self) -> dict[str, pl.LazyFrame]:
         """The same views as Polars LazyFrames."""
-        raw = {name: pl.scan_pyarrow_dataset(d) for name, d in self.datasets.items()}
+        raw = {table.name: self._frame(table) for table in ALL_TABLES}
         ok = pl.col("sync_error").is_null()
         current = raw["profiles_current"].filter(ok)
         redirects = current.filter(pl.col("merged_into").is_not_null()).select(
@@ -128,12 +135,24 @@ class Lakehouse:
             "sync_errors": errors,
         }
 
-    def _dataset(self, table: Table) -> ds.Dataset:
-        path = (self.path / table.name).resolve()
+    def _open(self, table: Table) -> DeltaTable | None:
         try:
-            delta = DeltaTable(str(path))
+            delta = DeltaTable(str((self.path / table.name).resolve()))
             if self.travel:
                 delta.load_as_version(self.as_of)
-        except (TableNotFoundError, DeltaError):  # not synced (by then): an empty table of the shape
+        except (TableNotFoundError, DeltaError):
+            return None
+        return delta
+
+    def _dataset(self, table: Table) -> ds.Dataset:
+        delta = self.deltas[table.name]
+        if delta is None:  # an empty table of the shape
             return ds.dataset(pa.Table.from_pylist([], table.schema))
-        return delta.to_pyarrow_dataset(filesystem=pafs.SubTreeFileSystem(str(path), pafs.LocalFileSystem()))
+        path = str((self.path / table.name).resolve())
+        return delta.to_pyarrow_dataset(filesystem=pafs.SubTreeFileSystem(path, pafs.LocalFileSystem()))
+
+    def _frame(self, table: Table) -> pl.LazyFrame:
+        delta = self.deltas[table.name]
+        if delta is None:
+            return pl.from_arrow(pa.Table.from_pylist([], table.schema)).lazy()
+        return pl.scan_delta(delta)

@@ -9,7 +9,8 @@ Stored profile shape:
      stats: {<event type>: {count, amount}},          amount as Decimal128, only for typed money
      channels: {<channel>: <last activity time>},
      identifiers: {<hash>: {type, value, first_seen, last_seen}},
-     merged_from: [<profile id>, ...]}
+     merged_from: [<profile id>, ...],
+     ... and the activity part: daily counters, traits, consent, tickets, timeline (operational/activity.py)}
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from bson.decimal128 import Decimal128
 
 from ingest.events import CanonicalEvent
+from operational.activity import ActivityDelta
 
 
 @lru_cache(maxsize=1 << 18)
@@ -64,6 +66,7 @@ class ProfileDelta:
     channels: dict[str, datetime] = field(default_factory=dict)
     identifiers: dict[str, Seen] = field(default_factory=dict)
     merged_from: set[str] = field(default_factory=set)
+    activity: ActivityDelta = field(default_factory=ActivityDelta)
 
     def add_event(self, event: CanonicalEvent) -> None:
         at = event.occurred_at
@@ -77,6 +80,7 @@ class ProfileDelta:
             self._channel(event.channel, at)
         for ident in event.identifiers:
             self._identifier(ident.type.value, ident.value, at, at)
+        self.activity.add_event(event)
 
     def add_profile(self, doc: dict[str, Any]) -> None:
         """Fold in a stored profile that is being merged into this one."""
@@ -88,6 +92,7 @@ class ProfileDelta:
             self._channel(channel, at)
         for seen in doc.get("identifiers", {}).values():
             self._identifier(seen["type"], seen["value"], seen["first_seen"], seen["last_seen"])
+        self.activity.add_profile(doc)
         self.merged_from.add(doc["_id"])
         self.merged_from.update(doc.get("merged_from", []))
 
@@ -114,8 +119,9 @@ class ProfileDelta:
         if low:
             update["$min"] = low
             update["$max"] = high
+        self.activity.merge_into(update)
         if self.merged_from:
-            update["$addToSet"] = {"merged_from": {"$each": sorted(self.merged_from)}}
+            update.setdefault("$addToSet", {})["merged_from"] = {"$each": sorted(self.merged_from)}
         return update
 
     def _span(self, count: int, first: datetime | None, last: datetime | None) -> None:

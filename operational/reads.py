@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ingest.events import Identifier, IdentifierType
@@ -31,4 +32,15 @@ class ProfileReader:
 
     def recent_events(self, profile_id: str, limit: int) -> list[dict[str, Any]]:
         cursor = self._store.events.find({"profile_id": profile_id}).sort("occurred_at", -1).limit(limit)
+        return list(cursor)
+
+    def timeline(
+        self, profile_id: str, limit: int, before: tuple[datetime, str] | None
+    ) -> list[dict[str, Any]]:
+        """Events newest first, keyset-paged on (occurred_at, _id) below `before`: no skip() cost."""
+        query: dict[str, Any] = {"profile_id": profile_id}
+        if before is not None:
+            at, event_id = before
+            query["$or"] = [{"occurred_at": {"$lt": at}}, {"occurred_at": at, "_id": {"$lt": event_id}}]
+        cursor = self._store.events.find(query).sort([("occurred_at", -1), ("_id", -1)]).limit(limit)
         return list(cursor)

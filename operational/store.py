@@ -90,6 +90,7 @@ class Store:
         self.identities.create_index([("profile_id", ASCENDING)])
         self.events.create_index([("profile_id", ASCENDING), ("occurred_at", DESCENDING)])
         self.profiles.create_index([("merged_into", ASCENDING)], sparse=True)
+        self.profiles.create_index([("search_names", ASCENDING)], sparse=True)
         self.identity_events.create_index([("survivor", ASCENDING)])
         self.identity_events.create_index([("merged", ASCENDING)])
         self.cdc_rows.create_index([("profile_id", ASCENDING)], sparse=True)

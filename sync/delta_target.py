@@ -10,6 +10,8 @@ table's transaction version is still the one this process last saw.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -19,9 +21,11 @@ import pyarrow as pa
 from bson import json_util
 from bson.timestamp import Timestamp
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from sync.tables import Table
+
+log = logging.getLogger(__name__)
 
 META_KEY = "c360.sync"
 HISTORY_PAGES = (16, 256, None)
@@ -60,6 +64,7 @@ class DeltaTarget:
         self.app_id = app_id
         self._dt = self._open()
         self._batch = self._dt.transaction_version(app_id) or 0
+        self._compacting: threading.Thread | None = None
 
     @property
     def batch(self) -> int:
@@ -88,11 +93,13 @@ class DeltaTarget:
     def insert_missing(self, rows: pa.Table, checkpoint: Checkpoint) -> None:
         """For a re-snapshot: rows whose key the table already holds are left alone."""
         key = self.table.key
+        self.wait_compaction()  # a merge rewriting files a compaction removes would fail to commit
 
         def merge(props: CommitProperties) -> None:
             self._dt.merge(
                 rows, f"t.{key} = s.{key}", source_alias="s", target_alias="t", commit_properties=props
             ).when_not_matched_insert_all().execute()
+            self._dt.update_incremental()  # unlike write_deltalake, a merge leaves the object behind
 
         self._commit(checkpoint, merge)
 
@@ -110,6 +117,10 @@ class DeltaTarget:
                 .when_not_matched_insert_all(predicate="s.operation <> 'delete'")
                 .execute()
             )
+            before = self._dt.version()
+            self._dt.update_incremental()
+            if self._dt.version() == before:  # a merge that changed nothing commits nothing: record
+                self._write(rows.schema.empty_table(), props)  # the batch all the same
 
         self._commit(Checkpoint(batch=batch, phase="stream"), merge, expect=self._batch)
 
@@ -118,6 +129,26 @@ class DeltaTarget:
 
     def compact(self) -> None:
         self._dt.optimize.compact()
+
+    def compact_in_background(self) -> None:
+        """For append-only tables: compaction rewrites every small file, seconds on a busy machine, so it
+        runs beside the commits (its own table object, in a thread). Appends never conflict with it; a
+        compaction that loses to another writer is logged and done again next time."""
+        if self._compacting is not None and self._compacting.is_alive():
+            return
+        self._compacting = threading.Thread(target=self._compact, name=f"compact-{self.table.name}")
+        self._compacting.start()
+
+    def wait_compaction(self) -> None:
+        if self._compacting is not None:
+            self._compacting.join()
+            self._compacting = None
+
+    def _compact(self) -> None:
+        try:
+            DeltaTable(str(self.path)).optimize.compact()
+        except DeltaError as exc:
+            log.warning("%s: compaction skipped: %s", self.path, exc)
 
     def refresh(self) -> None:
         self._dt.update_incremental()
@@ -137,7 +168,6 @@ class DeltaTarget:
             app_transactions=[Transaction(self.app_id, checkpoint.batch)],
         )
         write(props)
-        self._dt.update_incremental()
         self._batch = checkpoint.batch
 
     def _write(self, rows: pa.Table, props: CommitProperties) -> None:

@@ -1,11 +1,13 @@
 """One collection's change stream into its Delta table, in micro-batches, resumable after any crash.
 
 Start: the table's last commit says where to continue (`DeltaTarget.checkpoint`). With no commit yet,
-or when MongoDB no longer has the stream's history (ChangeStreamHistoryLost, an invalidate), a new
-epoch begins: the collection is read at one majority-committed cluster time T in `_id` order, chunk by
-chunk (each chunk a commit recording how far it got), then the stream starts right after T. Changes are
-collected until `lake.batch_size` or `lake.batch_max_seconds` after the first one, converted (bad ones
-to error rows), and committed with the last change's resume token.
+or when MongoDB no longer has the stream's history (ChangeStreamHistoryLost; an invalidate after the
+collection was dropped, renamed or replaced), a new epoch begins: a commit without rows records its
+majority-committed cluster time T, the collection is read at T in `_id` order, chunk by chunk (each
+chunk a commit recording how far it got), then the stream starts right after T. Changes, read ahead
+by a `ChangeFeed`, are collected until `lake.batch_size`, `lake.batch_max_seconds` after the first one,
+or a quarter of that once the stream runs dry, converted (bad ones to error rows), and committed with
+the last change's resume token.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from bson.codec_options import CodecOptions
 from bson.timestamp import Timestamp
-from pymongo.change_stream import CollectionChangeStream
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
@@ -29,17 +30,25 @@ from c360.settings import LakeSettings
 from sync import metrics
 from sync.convert import Position, change_time, rows_to_table
 from sync.delta_target import Checkpoint, DeltaTarget
+from sync.feed import ChangeFeed
 from sync.tables import Table
 
 log = logging.getLogger(__name__)
 
 CHANGE_STREAM_HISTORY_LOST = 286
+# The collection was dropped, renamed or replaced (a restore renaming a copy over it): no document
+# changes, and an invalidate follows. What is there now is read as a new epoch.
+ENDS_STREAM = frozenset({"drop", "rename", "dropDatabase", "invalidate"})
 SNAPSHOT_TOO_OLD = 239
 AWAIT_MS = 50  # longest a pull blocks when the stream is idle
-# Decimal128 stays Decimal128 (exact, and Extended JSON knows it); dates are UTC-aware.
-RAW_CODEC = CodecOptions(tz_aware=True, tzinfo=UTC)
+# Decimal128 stays Decimal128 (exact, and Extended JSON knows it). BSON dates are UTC: decoded naive
+# (half the decoding cost of tz-aware ones), which the converters, Arrow and Extended JSON read as UTC.
+RAW_CODEC = CodecOptions()
 
 Convert = Callable[[dict[str, Any], Position], dict[str, Any] | None]
+# What the converters read of a change. The stream drops the rest on the server: an update's
+# updateDescription repeats much of the post-image and costs as much to decode as the profile itself.
+CHANGE_FIELDS = ("operationType", "documentKey", "fullDocument", "wallTime", "clusterTime")
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class StreamSpec:
     # A re-snapshot (epoch > 0) appends every document as a new-epoch row (a history table), rather
     # than inserting only the keys the table does not hold yet (a table of immutable records).
     append_resnapshot: bool = False
+    extra_fields: tuple[str, ...] = ()  # beyond CHANGE_FIELDS, e.g. "updateDescription"
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,7 @@ class CollectionSync:
         self._current = current  # profiles_current, kept by merge after each profile_changes commit
         self._settings = settings
         self._on_commit = on_commit
-        self._stream: CollectionChangeStream | None = None
+        self._feed: ChangeFeed | None = None
         self._buffer: list[dict[str, Any]] = []
         self._first_at = 0.0
         self._commits = 0
@@ -95,6 +105,10 @@ class CollectionSync:
         if self.checkpoint.epoch < 0:
             self._new_epoch()
 
+    @property
+    def collection(self) -> str:
+        return self._spec.collection
+
     def step(self) -> None:
         """Do a little work: one snapshot chunk, or pull what the stream has ready and commit when due."""
         try:
@@ -103,11 +117,8 @@ class CollectionSync:
             if self.checkpoint.phase == "snapshot":
                 self._snapshot_chunk()
                 return
-            self._pull()
-            if self._buffer and (
-                len(self._buffer) >= self._settings.batch_size
-                or time.monotonic() - self._first_at >= self._settings.batch_max_seconds
-            ):
+            caught_up = self._pull()
+            if self._buffer and self._due(caught_up):
                 self._flush()
         except OperationFailure as exc:
             if exc.code not in (CHANGE_STREAM_HISTORY_LOST, SNAPSHOT_TOO_OLD):
@@ -123,39 +134,56 @@ class CollectionSync:
             self._flush()
         self._catch_up_current()
         self._close_stream()
+        self._target.wait_compaction()
 
     # -- streaming ------------------------------------------------------------------------------
 
-    def _pull(self) -> None:
-        stream = self._stream or self._open_stream()
+    def _due(self, caught_up: bool) -> bool:
+        """A batch closes when full, `batch_max_seconds` after its first change, or, once the stream
+        has nothing more ready, a quarter of that: caught up, a change waits little for its commit;
+        behind, batches grow (fewer commits, each paying its Delta log work once)."""
+        age = time.monotonic() - self._first_at
+        limit = self._settings.batch_max_seconds
+        return len(self._buffer) >= self._settings.batch_size or age >= (limit / 4 if caught_up else limit)
+
+    def _pull(self) -> bool:
+        """Buffer what the stream has ready, for at most a quarter of `batch_max_seconds`; True when it
+        ran dry (caught up)."""
+        feed = self._feed or self._open_feed()
         deadline = time.monotonic() + self._settings.batch_max_seconds / 4
         while len(self._buffer) < self._settings.batch_size:
-            change = stream.try_next()
+            change = feed.take(AWAIT_MS / 1000)
             if change is None:
-                return
-            if change["operationType"] == "invalidate":
+                return True
+            if change["operationType"] in ENDS_STREAM:
                 self._flush()
-                raise OperationFailure("the change stream was invalidated", CHANGE_STREAM_HISTORY_LOST)
+                raise OperationFailure(
+                    f"the change stream ended ({change['operationType']})", CHANGE_STREAM_HISTORY_LOST
+                )
             if not self._buffer:
                 self._first_at = time.monotonic()
             self._buffer.append(change)
             if time.monotonic() > deadline:
-                return
+                return False
+        return False
 
-    def _open_stream(self) -> CollectionChangeStream:
+    def _open_feed(self) -> ChangeFeed:
         cp = self.checkpoint
         position: dict[str, Any] = (
             {"resume_after": cp.token}
             if cp.token is not None
             else {"start_at_operation_time": _after(cp.snapshot_at)}
         )
-        self._stream = self._coll.watch(
+        keep = dict.fromkeys((*CHANGE_FIELDS, *self._spec.extra_fields), 1)
+        stream = self._coll.watch(
+            [{"$project": keep}],
             full_document=self._spec.full_document,
             max_await_time_ms=AWAIT_MS,
             batch_size=self._settings.batch_size,
             **position,
         )
-        return self._stream
+        self._feed = ChangeFeed(stream, self._settings.batch_size, self._spec.collection)
+        return self._feed
 
     def _flush(self) -> None:
         changes, self._buffer = self._buffer, []
@@ -169,18 +197,23 @@ class CollectionSync:
         self._commit(rows, checkpoint, skipped=len(changes) - len(rows), times=changes)
 
     def _close_stream(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
 
     # -- snapshots (a new epoch) ----------------------------------------------------------------
 
     def _new_epoch(self) -> None:
+        """Commit the start of a snapshot at once, without rows: a sync killed before its first chunk
+        then resumes this snapshot instead of taking a later one, which would show the versions
+        written in between only as their end state."""
         hello = self._coll.database.client.admin.command("hello")
         at = hello["lastWrite"]["majorityOpTime"]["ts"]
-        self.checkpoint = Checkpoint(
+        start = Checkpoint(
             batch=self._target.batch, epoch=self.checkpoint.epoch + 1, phase="snapshot", snapshot_at=at
-        )
+        ).next()
+        self._target.append(self._spec.table.schema.empty_table(), start)
+        self.checkpoint = start
 
     def _snapshot_chunk(self) -> None:
         cp = self.checkpoint
@@ -268,7 +301,7 @@ class CollectionSync:
         metrics.CHANGES.labels(name, "skipped").inc(skipped)
         self._commits += 1
         if self._commits % self._settings.compact_every == 0:
-            self._target.compact()
+            self._target.compact_in_background()  # profile_changes, identity_changes, events: appends
             if self._current is not None:
                 self._current.compact()
         self._on_commit(BatchReport(name, cp.batch, cp.epoch, data.num_rows, errors, skipped, lags))
@@ -282,6 +315,8 @@ class CollectionSync:
             return
         reader = target.delta.scan(predicate=f"sync_batch > {current.batch} AND sync_batch <= {target.batch}")
         rows = pa.RecordBatchReader.from_stream(reader).read_all()
+        if rows.num_rows == 0:  # only an epoch's start: a merge without rows would commit nothing
+            return
         rows = rows.select(target.table.schema.names).cast(target.table.schema)
         current.merge_latest(latest_per_key(rows, target.table.key), target.batch)
 

@@ -86,6 +86,9 @@ _EVENT = pa.schema(
         pa.field("amount", MONEY),
         pa.field("currency", pa.string()),
         pa.field("attributes", pa.string()),
+        # A CDC row change (op, table, entity, key, position, row) as JSON; null for an activity event.
+        # Row changes are state, not activity: they add identifiers to a profile but no counts.
+        pa.field("change", pa.string()),
         # The profile the event was first attributed to; merges re-point it (see identity_changes and
         # the `merged_into` of profiles_current), which the lakehouse's `events` view resolves.
         pa.field("profile_id", pa.string()),

@@ -202,7 +202,12 @@ def test_postgres_changes_reach_profiles(
             ops = store.events.aggregate(
                 [{"$match": {"change": {"$ne": None}}}, {"$sortByCount": "$change.op"}]
             )
-            assert {d["_id"]: d["count"] for d in ops} == {"upsert": 10, "delete": 1, "truncate": 1}
+            recorded = store.events.find(
+                {"change": {"$ne": None}}, {"change.op": 1, "change.key": 1, "change.position": 1}
+            ).sort("change.position", 1)
+            assert {d["_id"]: d["count"] for d in ops} == {"upsert": 10, "delete": 1, "truncate": 1}, [
+                (d["change"]["op"], d["change"]["key"], d["change"]["position"]) for d in recorded
+            ]
     finally:
         connector.stop(signal.SIGKILL)
         source.close()

@@ -40,14 +40,15 @@ def step_until_idle(step: Callable[[], None], commits: Callable[[], int], idle_s
             seen, since = commits(), time.monotonic()
 
 
-def assert_delta_holds_every_change_once(store: Store, lake: Path) -> None:
+def assert_delta_holds_every_change_once(store: Store, lake: Path, epoch: int = 0) -> None:
     """Independent of the sync's own bookkeeping: MongoDB's documents say what Delta must hold.
 
     events: every stored event exactly once. identity_changes: every merge record exactly once.
     profile_changes: for every profile, each version from 1 (or from the version its snapshot row
     copied, when it existed before the sync first started) to the current one exactly once; the writer
     increments `version` on every update, so a gap is a lost change and a repeat a duplicate. A
-    merged-away profile has redirect rows.
+    merged-away profile has redirect rows. With `epoch`, only the profile_changes rows of that epoch and
+    later count: a new epoch starts over from a snapshot row per profile.
     """
     events = read(lake, "events", ["event_id", "sync_error"])
     assert events.column("sync_error").null_count == events.num_rows
@@ -56,14 +57,16 @@ def assert_delta_holds_every_change_once(store: Store, lake: Path) -> None:
     _assert_same_once(merges, store.identity_events.distinct("_id"), "identity_changes")
 
     columns = ["profile_id", "version", "merged_into", "operation"]
-    changes = read(lake, "profile_changes", [*columns, "sync_error"])
+    changes = read(lake, "profile_changes", [*columns, "sync_error", "sync_epoch"])
     assert changes.column("sync_error").null_count == changes.num_rows
     versions: dict[str, list[int]] = {}
     first: dict[str, int] = {}
     redirects: Counter[str] = Counter()
-    for pid, version, merged_into, operation in zip(
-        *(changes.column(c).to_pylist() for c in columns), strict=True
+    for pid, version, merged_into, operation, row_epoch in zip(
+        *(changes.column(c).to_pylist() for c in [*columns, "sync_epoch"]), strict=True
     ):
+        if row_epoch < epoch:
+            continue
         if merged_into is not None:
             redirects[pid] += 1
             continue

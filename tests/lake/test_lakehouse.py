@@ -125,6 +125,7 @@ def test_lakehouse_segments_exports_and_history(lake_settings: Settings, store: 
     newcomers = bank[60:63]
     apply(store, [_consent(world, i, True, t0 + timedelta(days=1)) for i in newcomers], batch=10)
     step_until_idle(sync.step, lambda: len(commits))
+    sync.close()
     nxt = {e["segment"]: e for e in export_day(lake_settings, day + timedelta(days=1)).manifest["segments"]}
     assert (nxt["newsletter"]["entered"], nxt["newsletter"]["exited"]) == (3, 0)
 

@@ -93,6 +93,7 @@ def test_sync_killed_twenty_times_leaves_every_change_exactly_once(
     commits: list[object] = []
     sync = LakeSync(store, lake_settings.lake, commits.append)
     step_until_idle(sync.step, lambda: len(commits))
+    sync.close()
     assert_delta_holds_every_change_once(store, lake)
     report = reconcile(Lakehouse(lake).duckdb(), store)
     assert (report.profiles_checked, dict(report.drift)) == (len(world.people), {}), report.examples

@@ -25,7 +25,7 @@ MONEY = re.compile(r"^\d+\.\d{2}$")
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return generate_world(people=PEOPLE, events_per_person=EVENTS_PER_PERSON, seed=7)
+    return generate_world(people=PEOPLE, events_per_person=EVENTS_PER_PERSON, seed=7, holdings=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -61,6 +61,10 @@ def _identifiers(topic: str, v: dict[str, Any]) -> set[tuple[str, str]]:
         return {("email", _email(v["recipient"]))}
     if topic == "store.orders":
         return {("phone", _phone(v["phone"]))}
+    if topic == "support.tickets":
+        return {("email", _email(v["ticket"]["requester"]["email"]))}
+    if topic == "crm.public.product_holdings":
+        return {("customer_id", v["after"]["customer_id"])}
     raise AssertionError(topic)
 
 
@@ -78,6 +82,9 @@ def _event(topic: str, v: dict[str, Any]) -> tuple[str, str, datetime, Decimal |
         return f"email_{v['event']}", "email", at, None
     if topic == "store.orders":
         return "order", "store", datetime.fromtimestamp(v["ordered_at"], UTC), v["total"]
+    if topic == "support.tickets":
+        kind = {"open": "ticket_open", "solved": "ticket_solved"}[v["ticket"]["status"]]
+        return kind, "support", datetime.fromisoformat(v["ticket"]["updated_at"]), None
     raise AssertionError(topic)
 
 
@@ -103,11 +110,11 @@ class _UnionFind:
 
 
 def test_same_seed_gives_byte_identical_messages(world: World) -> None:
-    again = generate_world(people=PEOPLE, events_per_person=EVENTS_PER_PERSON, seed=7)
+    again = generate_world(people=PEOPLE, events_per_person=EVENTS_PER_PERSON, seed=7, holdings=True)
     assert [(m.topic, m.key, m.value, m.person) for m in again.messages] == [
         (m.topic, m.key, m.value, m.person) for m in world.messages
     ]
-    other = generate_world(people=PEOPLE, events_per_person=EVENTS_PER_PERSON, seed=8)
+    other = generate_world(people=PEOPLE, events_per_person=EVENTS_PER_PERSON, seed=8, holdings=True)
     assert [m.value for m in other.messages[:50]] != [m.value for m in world.messages[:50]]
 
 
@@ -177,7 +184,13 @@ def test_kafka_key_is_the_natural_key_as_published(world: World) -> None:
         "store.orders": "phone",
     }
     for message in world.messages:
-        assert message.key == _decode(message)[key_field[message.topic]].encode()
+        value = _decode(message)
+        if message.topic == "support.tickets":
+            assert message.key == str(value["ticket"]["id"]).encode()
+        elif message.topic == "crm.public.product_holdings":
+            assert json.loads(message.key) == {"id": value["after"]["id"]}  # Debezium's key: the primary key
+        else:
+            assert message.key == value[key_field[message.topic]].encode()
 
 
 def test_money_fields_parse_back_exactly(world: World) -> None:
@@ -200,6 +213,8 @@ def test_ground_truth_profiles_match_the_published_events(world: World) -> None:
     times: dict[int, list[datetime]] = defaultdict(list)
     channels: dict[int, dict[str, datetime]] = defaultdict(dict)
     for message in world.messages:
+        if message.topic == "crm.public.product_holdings":
+            continue  # CDC rows are state, not activity: no counts
         kind, channel, at, money = _event(message.topic, _decode(message))
         p = message.person
         counts[p][kind] += 1
@@ -218,10 +233,13 @@ def test_ground_truth_profiles_match_the_published_events(world: World) -> None:
 
 
 def test_counts_add_up_to_the_messages(world: World) -> None:
+    stats = world.stats()
     total = sum(sum(profile.counts.values()) for profile in world.expected_profiles())
-    assert total == len(world.messages) == sum(world.stats().values())
-    assert set(world.stats()) == set(TOPICS)
-    average = len(world.messages) / PEOPLE
+    assert total == len(world.messages) - stats["crm.public.product_holdings"]  # CDC rows: state, not counts
+    assert len(world.messages) == sum(stats.values())
+    assert set(stats) == set(TOPICS)
+    # events_per_person budgets the original five sources; tickets and holdings come on top.
+    average = (len(world.messages) - stats["support.tickets"] - stats["crm.public.product_holdings"]) / PEOPLE
     assert EVENTS_PER_PERSON * 0.85 < average < EVENTS_PER_PERSON * 1.15
 
 

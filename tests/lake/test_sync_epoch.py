@@ -1,0 +1,79 @@
+"""New epochs on a genuine MongoDB: a collection replaced under the sync (a restore renaming a copy over
+it) ends its change stream with an invalidate, and a sync stopped before its first chunk resumes the
+snapshot it started rather than taking a later one."""
+
+from __future__ import annotations
+
+import pytest
+
+from c360.settings import Settings
+from c360.world import generate_world
+from c360.world_events import world_events
+from operational.store import Store
+from sync.runner import LakeSync
+from sync.stream import BatchReport
+from tests.lake.support import apply, assert_delta_holds_every_change_once, read, step_until_idle
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_replaced_collection_starts_a_new_epoch_holding_every_document_once(
+    lake_settings: Settings, store: Store
+) -> None:
+    events = world_events(generate_world(people=150, events_per_person=8, seed=63))
+    third = len(events) // 3
+    reports: list[BatchReport] = []
+    sync = LakeSync(store, lake_settings.lake, reports.append)
+    apply(store, events[:third], batch=100)
+    step_until_idle(sync.step, lambda: len(reports))
+
+    # A restore: a copy renamed over the watched collection (MongoDB invalidates its change streams).
+    store.profiles.aggregate([{"$out": "profiles_restored"}])
+    store.db["profiles_restored"].rename("profiles", dropTarget=True)
+    store.db.command("collMod", "profiles", changeStreamPreAndPostImages={"enabled": True})
+    store.ensure_indexes()
+    apply(store, events[third : 2 * third], batch=100)
+    step_until_idle(sync.step, lambda: len(reports))  # the invalidate, then the new epoch's snapshot
+    snapshotted = store.profiles.distinct("_id")
+    apply(store, events[2 * third :], batch=100)  # streamed in the new epoch
+    step_until_idle(sync.step, lambda: len(reports))
+    sync.close()
+
+    lake = lake_settings.lake.path
+    assert {(r.table, r.epoch) for r in reports if r.table == "profile_changes"} == {
+        ("profile_changes", 0),
+        ("profile_changes", 1),
+    }
+    assert_delta_holds_every_change_once(store, lake, epoch=1)
+    snapshot = [
+        r["profile_id"]
+        for r in read(lake, "profile_changes", ["profile_id", "operation", "sync_epoch"]).to_pylist()
+        if (r["operation"], r["sync_epoch"]) == ("snapshot", 1)
+    ]
+    assert sorted(snapshot) == sorted(snapshotted)  # each document once
+    current = read(lake, "profiles_current", ["profile_id", "version", "sync_epoch"]).to_pylist()
+    want = {d["_id"]: d.get("version") for d in store.profiles.find({}, {"version": 1})}
+    assert sorted((r["profile_id"], r["version"]) for r in current) == sorted(want.items())
+    assert {r["sync_epoch"] for r in current} == {1}
+
+
+def test_a_sync_stopped_before_its_first_chunk_resumes_the_snapshot_it_started(
+    lake_settings: Settings, store: Store
+) -> None:
+    events = world_events(generate_world(people=150, events_per_person=8, seed=64))
+    half = len(events) // 2
+    apply(store, events[:half], batch=100)
+    LakeSync(store, lake_settings.lake).close()  # commits its epoch's start, then stops before any chunk
+    at_start = {d["_id"]: d.get("version") for d in store.profiles.find({}, {"version": 1})}
+    apply(store, events[half:], batch=100)
+
+    reports: list[BatchReport] = []
+    sync = LakeSync(store, lake_settings.lake, reports.append)
+    step_until_idle(sync.step, lambda: len(reports))
+    sync.close()
+
+    lake = lake_settings.lake.path
+    assert_delta_holds_every_change_once(store, lake)
+    rows = read(lake, "profile_changes", ["profile_id", "version", "operation"]).to_pylist()
+    snapshot = {r["profile_id"]: r["version"] for r in rows if r["operation"] == "snapshot"}
+    assert snapshot == at_start  # as MongoDB was when the first start began, not at the restart
