@@ -101,6 +101,7 @@ def group(events: Iterable[CanonicalEvent], graph: Graph, rules: IdentityRules) 
     carriers: dict[str, list[str]] = {}  # attach key -> strong events of the batch carrying it
     profile_nodes: set[str] = set()
     joins: list[tuple[str, CanonicalEvent, str]] = []
+    folds: dict[str, list[tuple[str, CanonicalEvent]]] = {}  # anonymous profile -> strong events
     for event in batch:
         node = f"\x01{event.event_id}"
         strong = [i.key for i in event.identifiers if rules.merges(i)]
@@ -108,16 +109,21 @@ def group(events: Iterable[CanonicalEvent], graph: Graph, rules: IdentityRules) 
             anonymous.append(event)
             continue
         owners = {o for k in strong if (o := graph.owner(k))}
-        weak = [i.key for i in event.identifiers if not rules.merges(i)]
-        folded = {o for k in weak if (o := graph.owner(k)) and o not in graph.identified}
-        profile_nodes |= owners | folded
+        profile_nodes |= owners
         if forest.union(strong + [_profile_node(p) for p in sorted(owners)]):
             joins.append((strong[0], event, "shared identifier"))
-        if folded and forest.union([strong[0]] + [_profile_node(p) for p in sorted(folded)]):
-            joins.append((strong[0], event, "anonymous profile identified"))
         forest.union([node, strong[0]])
-        for key in weak:
+        for key in (i.key for i in event.identifiers if not rules.merges(i)):
             carriers.setdefault(key, []).append(node)
+            owner = graph.owner(key)
+            if owner and owner not in graph.identified:
+                folds.setdefault(owner, []).append((node, event))
+    for anon, requests in sorted(folds.items()):
+        roots = {forest.find(node) for node, _ in requests}
+        if len(roots) == 1:  # two people logging in on one anonymous device fold it into neither
+            profile_nodes.add(anon)
+            forest.union([requests[0][0], _profile_node(anon)])
+            joins.append((requests[0][0], requests[0][1], "anonymous profile identified"))
     for event in anonymous:
         node = f"\x01{event.event_id}"
         keys = [i.key for i in event.identifiers]
@@ -138,8 +144,8 @@ def group(events: Iterable[CanonicalEvent], graph: Graph, rules: IdentityRules) 
         comp.strong = comp.strong or any(rules.merges(i) for i in event.identifiers)
     for pid in profile_nodes:
         components[forest.find(_profile_node(pid))].profiles.add(pid)
-    for key, event, rule in joins:
-        comp = components[forest.find(key)]
+    for node, event, rule in joins:
+        comp = components[forest.find(node)]
         if len(comp.evidence) < MAX_EVIDENCE:
             comp.evidence.append(
                 {"event_id": event.event_id, "identifiers": [i.key for i in event.identifiers], "rule": rule}
