@@ -196,7 +196,7 @@ class ProfileWriter:
         store.identity_events.insert_many(
             [
                 {
-                    "_id": f"merge:{loser}:{p.profile_id}",
+                    "_id": f"merge:{loser}:{p.profile_id}:{now.isoformat()}",  # a split may undo it
                     "kind": "merge",
                     "survivor": p.profile_id,
                     "merged": loser,
