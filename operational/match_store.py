@@ -1,0 +1,165 @@
+"""Probabilistic matching against the operational store: the blocking index and the review queue.
+
+match_records  {_id: record id, profile_id, keys: [blocking keys], record: {field: value}, at}
+               multikey index on `keys`: each new record reads only the records it shares a key with
+review_items   {_id, record_id, profile_id, candidate_profile, weight, vector, status, created_at,
+                decided_at, decided_by}  status: pending | accepted | rejected
+
+A record that matches above the join weight merges its profile into the candidate's (an audited merge
+with the score as evidence, operational/identity_ops.py); a grey-zone match opens a review item, whose
+acceptance performs that merge and whose rejection is remembered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
+
+from operational.identity_ops import IdentityChange, IdentityConflict, IdentityEditor
+from operational.matching.model import MatchModel
+from operational.matching.resolver import Candidate, Decision, Entry, StreamingResolver
+from operational.matching.schema import Record
+from operational.store import Store
+
+MAX_CANDIDATES = 2_000
+
+
+class MongoIndex:
+    """The resolver's CandidateIndex on `match_records`; a record's cluster is its profile id."""
+
+    def __init__(self, store: Store) -> None:
+        self._records = store.db["match_records"]
+
+    def ensure_indexes(self) -> None:
+        self._records.create_index([("keys", ASCENDING)])
+        self._records.create_index([("profile_id", ASCENDING)])
+
+    def candidates(self, keys: list[str]) -> list[Candidate]:
+        if not keys:
+            return []
+        cursor = self._records.find({"keys": {"$in": keys}}, limit=MAX_CANDIDATES)
+        return [Candidate(d["_id"], d["profile_id"], d["record"]) for d in cursor]
+
+    def add(self, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        now = datetime.now(UTC)
+        docs = [
+            {"_id": e.record_id, "profile_id": e.cluster, "keys": e.keys, "record": e.record, "at": now}
+            for e in entries
+        ]
+        self._records.insert_many(docs, ordered=False)
+
+
+@dataclass(frozen=True)
+class MatchOutcome:
+    record_id: str
+    profile_id: str  # where the record's profile lives now
+    decision: Decision
+
+
+class MatchService:
+    """Matches records that carry no shared identifier, and keeps the review queue."""
+
+    def __init__(self, store: Store, model: MatchModel, join_weight: float, review_weight: float) -> None:
+        self._store = store
+        self._index = MongoIndex(store)
+        self._resolver = StreamingResolver(model, self._index, join_weight, review_weight)
+        self._editor = IdentityEditor(store)
+        self._reviews = store.db["review_items"]
+
+    def ensure_indexes(self) -> None:
+        self._index.ensure_indexes()
+        self._reviews.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
+        self._reviews.create_index([("profile_id", ASCENDING)])
+        self._reviews.create_index([("candidate_profile", ASCENDING)])
+
+    def match(self, items: Sequence[tuple[str, str, Record]]) -> list[MatchOutcome]:
+        """(record id, the profile the record's event landed on, its fields), in arrival order."""
+        results = self._resolver.resolve_batch([(rid, record) for rid, _, record in items])
+        outcomes = []
+        for (rid, own, _), (cluster, decision) in zip(items, results, strict=True):
+            if decision.outcome == "join" and cluster != own:
+                own = self._join(cluster, own, rid, decision)
+            elif decision.outcome == "review" and decision.cluster != own:
+                self._open_review(rid, own, decision)
+            outcomes.append(MatchOutcome(rid, own, decision))
+        return outcomes
+
+    def _join(self, survivor: str, merged: str, record_id: str, decision: Decision) -> str:
+        evidence = _evidence(record_id, decision) | {"rule": "probabilistic match"}
+        try:
+            self._editor.merge(self._live(survivor), self._live(merged), evidence)
+        except IdentityConflict:  # a cap forbids it (two customer ids): a person decides
+            self._open_review(record_id, merged, decision)
+            return merged
+        return survivor
+
+    def _live(self, profile_id: str) -> str:
+        doc = self._store.profiles.find_one({"_id": profile_id}, {"merged_into": 1})
+        return doc.get("merged_into", profile_id) if doc else profile_id
+
+    def _open_review(self, record_id: str, profile_id: str, decision: Decision) -> None:
+        with suppress(DuplicateKeyError):  # a replay of the same record: the item exists
+            self._reviews.insert_one(
+                {
+                    "_id": f"review:{record_id}",
+                    "record_id": record_id,
+                    "profile_id": profile_id,
+                    "candidate_profile": decision.cluster,
+                    "status": "pending",
+                    "created_at": datetime.now(UTC),
+                }
+                | _evidence(record_id, decision)
+            )
+
+    def reviews(
+        self, status: str = "pending", profile_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"status": status}
+        if profile_id is not None:
+            query["$or"] = [{"profile_id": profile_id}, {"candidate_profile": profile_id}]
+        return list(self._reviews.find(query).sort("created_at", ASCENDING).limit(limit))
+
+    def accept(self, review_id: str, actor: str) -> IdentityChange:
+        item = self._pending(review_id)
+        evidence = {k: item[k] for k in ("record_id", "weight", "vector", "candidate_record")} | {
+            "rule": "review accepted",
+            "actor": actor,
+        }
+        change = self._editor.merge(
+            self._live(item["candidate_profile"]), self._live(item["profile_id"]), evidence
+        )
+        self._decide(review_id, "accepted", actor)
+        return change
+
+    def reject(self, review_id: str, actor: str) -> None:
+        self._pending(review_id)
+        self._decide(review_id, "rejected", actor)
+
+    def _pending(self, review_id: str) -> dict[str, Any]:
+        item = self._reviews.find_one({"_id": review_id})
+        if item is None:
+            raise LookupError(f"review item {review_id} not found")
+        if item["status"] != "pending":
+            raise IdentityConflict(f"review item {review_id} is already {item['status']}")
+        return item
+
+    def _decide(self, review_id: str, status: str, actor: str) -> None:
+        update = {"$set": {"status": status, "decided_at": datetime.now(UTC), "decided_by": actor}}
+        self._reviews.update_one({"_id": review_id, "status": "pending"}, update)
+
+
+def _evidence(record_id: str, decision: Decision) -> dict[str, Any]:
+    return {
+        "record_id": record_id,
+        "candidate_record": decision.record_id,
+        "weight": decision.weight,
+        "vector": list(decision.vector or ()),
+    }
