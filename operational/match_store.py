@@ -34,16 +34,16 @@ class MongoIndex:
     """The resolver's CandidateIndex on `match_records`; a record's cluster is its profile id."""
 
     def __init__(self, store: Store) -> None:
-        self._records = store.db["match_records"]
+        self.records = store.db["match_records"]
 
     def ensure_indexes(self) -> None:
-        self._records.create_index([("keys", ASCENDING)])
-        self._records.create_index([("profile_id", ASCENDING)])
+        self.records.create_index([("keys", ASCENDING)])
+        self.records.create_index([("profile_id", ASCENDING)])
 
     def candidates(self, keys: list[str]) -> list[Candidate]:
         if not keys:
             return []
-        cursor = self._records.find({"keys": {"$in": keys}}, limit=MAX_CANDIDATES)
+        cursor = self.records.find({"keys": {"$in": keys}}, limit=MAX_CANDIDATES)
         return [Candidate(d["_id"], d["profile_id"], d["record"]) for d in cursor]
 
     def add(self, entries: list[Entry]) -> None:
@@ -54,7 +54,7 @@ class MongoIndex:
             {"_id": e.record_id, "profile_id": e.cluster, "keys": e.keys, "record": e.record, "at": now}
             for e in entries
         ]
-        self._records.insert_many(docs, ordered=False)
+        self.records.insert_many(docs, ordered=False)
 
 
 @dataclass(frozen=True)
@@ -80,14 +80,28 @@ class MatchService:
         self._reviews.create_index([("profile_id", ASCENDING)])
         self._reviews.create_index([("candidate_profile", ASCENDING)])
 
+    def match_events(self, people: dict[str, Record]) -> list[MatchOutcome]:
+        """Match the person fields of stored events (by event id) not matched before."""
+        done = {d["_id"] for d in self._index.records.find({"_id": {"$in": list(people)}}, {"_id": 1})}
+        todo = [eid for eid in people if eid not in done]
+        placed = {
+            d["_id"]: d["profile_id"]
+            for d in self._store.events.find({"_id": {"$in": todo}}, {"profile_id": 1})
+        }
+        return self.match([(eid, placed[eid], people[eid]) for eid in todo if eid in placed])
+
     def match(self, items: Sequence[tuple[str, str, Record]]) -> list[MatchOutcome]:
         """(record id, the profile the record's event landed on, its fields), in arrival order."""
-        results = self._resolver.resolve_batch([(rid, record) for rid, _, record in items])
+        results = self._resolver.resolve_batch(
+            [(rid, record) for rid, _, record in items], [pid for _, pid, _ in items]
+        )
         outcomes = []
-        for (rid, own, _), (cluster, decision) in zip(items, results, strict=True):
-            if decision.outcome == "join" and cluster != own:
-                own = self._join(cluster, own, rid, decision)
-            elif decision.outcome == "review" and decision.cluster != own:
+        for (rid, own, _), (_, decision) in zip(items, results, strict=True):
+            own = self._live(own)
+            other = self._live(decision.cluster) if decision.cluster else own
+            if decision.outcome == "join" and other != own:
+                own = self._join(other, own, rid, decision)
+            elif decision.outcome == "review" and other != own:
                 self._open_review(rid, own, decision)
             outcomes.append(MatchOutcome(rid, own, decision))
         return outcomes
@@ -95,8 +109,9 @@ class MatchService:
     def _join(self, survivor: str, merged: str, record_id: str, decision: Decision) -> str:
         evidence = _evidence(record_id, decision) | {"rule": "probabilistic match"}
         try:
-            self._editor.merge(self._live(survivor), self._live(merged), evidence)
+            self._editor.merge(survivor, merged, evidence)
         except IdentityConflict:  # a cap forbids it (two customer ids): a person decides
+            self._index.records.update_one({"_id": record_id}, {"$set": {"profile_id": merged}})
             self._open_review(record_id, merged, decision)
             return merged
         return survivor

@@ -130,7 +130,8 @@ def group(events: Iterable[CanonicalEvent], graph: Graph, rules: IdentityRules) 
         candidates = {forest.find(n) for k in keys for n in carriers.get(k, ())}
         owners = {o for k in keys if (o := graph.owner(k))}
         candidates |= {forest.find(_profile_node(o)) for o in owners}
-        if len(candidates) == 1:
+        shared = any(k in graph.saturated for k in keys)  # a role mailbox many use: whose login is it?
+        if len(candidates) == 1 and not shared:
             profile_nodes |= owners
             forest.union([node, candidates.pop()])
         else:  # unknown, or ambiguous between people: activity of the device itself

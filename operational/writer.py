@@ -210,9 +210,10 @@ class ProfileWriter:
         )
 
     def _graph(self, edges: dict[str, dict[str, Any]], session: ClientSession) -> Graph:
-        """Owners of the batch's keys, attach keys past their cap, and which owners are identified."""
+        """Owners of the batch's keys, shared attach keys, and which owners are identified."""
         known = {key: doc["profile_id"] for key, doc in edges.items()}
-        saturated = frozenset(key for key, doc in edges.items() if doc.get("saturated"))
+        # A cookie or role mailbox several profiles use cannot say whose anonymous activity this is.
+        saturated = frozenset(key for key, doc in edges.items() if len(doc.get("profiles", ())) > 1)
         owners = list({pid for key, pid in known.items() if not self._rules.merges_key(key)})
         identified = (
             {d["_id"] for d in self._store.profiles.find(
@@ -237,12 +238,20 @@ class ProfileWriter:
             held.setdefault(doc["profile_id"], set()).add(doc["_id"])
         return {pid: frozenset(keys) for pid, keys in held.items()}
 
-    def _identity_document(self, key: str, profile_id: str, now: datetime) -> dict[str, Any]:
-        """`origin` is the profile the key was first seen on: a split gives the key back to its side."""
+    def _add_identity(
+        self, docs: dict[str, dict[str, Any]], key: str, profile_id: str, now: datetime
+    ) -> None:
+        """`origin` is the profile the key was first seen on: a split gives the key back to its side. A new
+        cookie or role mailbox two people used in one batch is one document listing both."""
+        if key in docs:
+            profiles = docs[key]["profiles"]
+            profiles.append(profile_id)
+            docs[key]["saturated"] = len(profiles) > self._rules.attach_max_profiles
+            return
         doc = {"_id": key, "profile_id": profile_id, "type": key.split(":", 1)[0], "origin": profile_id}
         if not self._rules.merges_key(key):
             doc["profiles"] = [profile_id]
-        return doc | {"created_at": now}
+        docs[key] = doc | {"created_at": now}
 
     def _record_moves(self, placements: list[Placement], now: datetime, session: ClientSession) -> None:
         """A contested key (a reassigned phone) moves to its new owner instead of merging two people."""
@@ -294,7 +303,7 @@ class ProfileWriter:
         session: ClientSession,
     ) -> None:
         store = self._store
-        identity_docs = []
+        identity_docs: dict[str, dict[str, Any]] = {}
         updates = []
         for p in placements:
             delta = ProfileDelta()
@@ -303,13 +312,14 @@ class ProfileWriter:
                 event_docs.append(event_document(event, p.profile_id, now))
             for loser in p.merged:
                 delta.add_profile(stored[loser])
-            identity_docs += [self._identity_document(key, p.profile_id, now) for key in p.new_keys]
+            for key in p.new_keys:
+                self._add_identity(identity_docs, key, p.profile_id, now)
             update = delta.to_update(now)
             if p.component.strong:
                 update["$set"]["identified"] = True
             updates.append(_statement({"_id": p.profile_id}, update, upsert=True))
         if identity_docs:
-            store.identities.insert_many(identity_docs, ordered=False, session=session)
+            store.identities.insert_many(list(identity_docs.values()), ordered=False, session=session)
         store.events.insert_many(event_docs, ordered=False, session=session)
         if updates:
             update_statements(store.profiles, updates, session)

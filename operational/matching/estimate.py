@@ -1,8 +1,11 @@
 """Estimating the Fellegi-Sunter model from unlabelled records, pure.
 
-u (level frequencies among non-matches) from random pairs, which are almost all non-matches; m and the
-prior by expectation-maximisation over the blocked candidate pairs, the same pairs streaming matching
-compares; term frequencies from the records. No labels are used.
+u (level frequencies among non-matches) from random pairs, which are almost all non-matches; m by
+expectation-maximisation, one session per training rule as Splink does: pairs that agree on the rule's
+fields, with those fields left out, so that each field's m comes from sessions that did not select on
+it (a session blocked on the address would learn "same household" as the match class). Finally the
+prior among the pairs streaming matching compares (all blocking rules), with m and u held; term
+frequencies from the records. No labels are used.
 """
 
 from __future__ import annotations
@@ -30,16 +33,38 @@ def estimate(
 ) -> MatchModel:
     levels = [level_count(f.kind) for f in schema.fields]
     u = _estimate_u(records, schema, levels, random_pairs, Random(seed))
-    patterns = Counter(compare(records[i], records[j], schema) for i, j in candidate_pairs(records, schema))
-    prior, m = _expectation_maximisation(patterns, u, levels, iterations)
+    names = [f.name for f in schema.fields]
+    estimates: list[list[list[float]]] = [[] for _ in names]
+    for rule in schema.training or schema.blocking:
+        held_out = {names.index(name) for name in rule}
+        patterns = Counter(
+            tuple(
+                None if f in held_out else level
+                for f, level in enumerate(compare(records[i], records[j], schema))
+            )
+            for i, j in candidate_pairs(records, schema, (rule,))
+        )
+        _, m = _expectation_maximisation(patterns, u, levels, iterations, fixed_prior=None)
+        for f in range(len(names)):
+            if f not in held_out:
+                estimates[f].append(m[f])
+    m = [
+        [sum(column) / len(column) for column in zip(*found, strict=True)] if found else _initial_m(n)
+        for found, n in zip(estimates, levels, strict=True)
+    ]
+    compared = Counter(compare(records[i], records[j], schema) for i, j in candidate_pairs(records, schema))
+    prior, _ = _expectation_maximisation(compared, u, levels, iterations, fixed_m=m)
     return MatchModel(schema, prior, m, u, _term_frequencies(records, schema))
 
 
-def candidate_pairs(records: Sequence[Record], schema: MatchSchema) -> Iterator[tuple[int, int]]:
-    """Distinct pairs sharing a blocking key."""
+def candidate_pairs(
+    records: Sequence[Record], schema: MatchSchema, rules: Sequence[tuple[str, ...]] | None = None
+) -> Iterator[tuple[int, int]]:
+    """Distinct pairs sharing a blocking key (of the given rules, by default the schema's)."""
+    chosen = MatchSchema(schema.fields, tuple(rules)) if rules is not None else schema
     blocks: dict[str, list[int]] = {}
     for i, record in enumerate(records):
-        for key in blocking_keys(record, schema):
+        for key in blocking_keys(record, chosen):
             blocks.setdefault(key, []).append(i)
     seen: set[tuple[int, int]] = set()
     for members in blocks.values():
@@ -67,11 +92,21 @@ def _estimate_u(
     return [[c / sum(row) for c in row] for row in counts]
 
 
+def _initial_m(levels: int) -> list[float]:
+    return [0.9 if level == 0 else 0.1 / (levels - 1) for level in range(levels)]
+
+
 def _expectation_maximisation(
-    patterns: Counter[tuple[int | None, ...]], u: list[list[float]], levels: list[int], iterations: int
+    patterns: Counter[tuple[int | None, ...]],
+    u: list[list[float]],
+    levels: list[int],
+    iterations: int,
+    fixed_prior: float | None = None,
+    fixed_m: list[list[float]] | None = None,
 ) -> tuple[float, list[list[float]]]:
-    m = [[0.9 if lv == 0 else 0.1 / (n - 1) for lv in range(n)] for n in levels]
-    prior = 0.1
+    """The prior and m; either may be held fixed (the other is then all that is estimated)."""
+    m = fixed_m or [_initial_m(n) for n in levels]
+    prior = fixed_prior or 0.1
     for _ in range(iterations):
         expected = [[0.1] * n for n in levels]  # smoothing keeps every log finite
         matched = 0.0
@@ -87,8 +122,10 @@ def _expectation_maximisation(
             for f, level in enumerate(vector):
                 if level is not None:
                     expected[f][level] += p * count
-        prior = min(max(matched / total, 1e-6), 1 - 1e-6)
-        m = [[c / sum(row) for c in row] for row in expected]
+        if fixed_prior is None:
+            prior = min(max(matched / total, 1e-6), 1 - 1e-6)
+        if fixed_m is None:
+            m = [[c / sum(row) for c in row] for row in expected]
     return prior, m
 
 

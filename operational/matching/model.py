@@ -26,6 +26,9 @@ class MatchModel:
     _logs: list[list[float]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        names = [f.name for f in self.schema.fields]
+        self._guard = [(names.index(n), len(self.m[names.index(n)]) - 1) for n in self.schema.identity_fields]
+        self._veto = [names.index(n) for n in self.schema.veto_fields]
         self._logs = [
             [math.log2(m / u) for m, u in zip(ms, us, strict=True)]
             for ms, us in zip(self.m, self.u, strict=True)
@@ -43,6 +46,13 @@ class MatchModel:
             if level == 0 and spec.term_frequency:
                 total += self._tf_adjustment(spec, us[0], a.get(spec.name))
         return total, vector
+
+    def plausible(self, vector: tuple[int | None, ...]) -> bool:
+        """Could the pair be one person at all: agreeing, at least partly, on an identity field (if the
+        schema names any), and not disagreeing on a veto field beyond its closest fuzzy level?"""
+        if any((vector[f] or 0) > 1 for f in self._veto):
+            return False
+        return not self._guard or any(vector[f] is not None and vector[f] < last for f, last in self._guard)
 
     def _tf_adjustment(self, spec: FieldSpec, u_exact: float, value: str | None) -> float:
         table = self.tf.get(spec.name, {})

@@ -47,6 +47,8 @@ def decide(
     best: tuple[float, Candidate, tuple[int | None, ...]] | None = None
     for candidate in candidates:
         weight, vector = model.weight(record, candidate.record)
+        if not model.plausible(vector):
+            continue
         if best is None or weight > best[0]:
             best = (weight, candidate, vector)
     if best is None or best[0] < review_weight:
@@ -108,16 +110,20 @@ class StreamingResolver:
         """Place one record; returns its cluster (its own id unless it joined one) and the decision."""
         return self.resolve_batch([(record_id, record)])[0]
 
-    def resolve_batch(self, items: Sequence[tuple[str, Record]]) -> list[tuple[str, Decision]]:
+    def resolve_batch(
+        self, items: Sequence[tuple[str, Record]], homes: Sequence[str] | None = None
+    ) -> list[tuple[str, Decision]]:
         """Place records in order, as if one at a time, with one index read and one write for all: a
-        record may join one that arrived earlier in the same batch."""
+        record may join one that arrived earlier in the same batch. A record that joins nothing stays in
+        its home cluster (its profile; by default its own id)."""
         keyed = [(rid, record, blocking_keys(record, self._model.schema)) for rid, record in items]
         found = self._index.candidates(sorted({k for _, _, keys in keyed for k in keys}))
         overlay = MemoryIndex(found, [blocking_keys(c.record, self._model.schema) for c in found])
         entries, results = [], []
-        for rid, record, keys in keyed:
+        for n, (rid, record, keys) in enumerate(keyed):
             decision = decide(record, overlay.candidates(keys), self._model, self._join, self._review)
-            cluster = decision.cluster if decision.outcome == "join" and decision.cluster else rid
+            home = rid if homes is None else homes[n]
+            cluster = decision.cluster if decision.outcome == "join" and decision.cluster else home
             entry = Entry(rid, cluster, keys, record)
             overlay.add([entry])
             entries.append(entry)

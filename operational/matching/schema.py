@@ -25,6 +25,16 @@ class FieldSpec:
 class MatchSchema:
     fields: tuple[FieldSpec, ...]
     blocking: tuple[tuple[str, ...], ...]
+    # Blocking rules for estimating m (one EM session each); empty means the blocking rules. Avoid rules
+    # that select people who share a trait but are different people (an address: households).
+    training: tuple[tuple[str, ...], ...] = ()
+    # Fields that describe the person rather than where they live: a candidate agreeing on none of them
+    # (same surname and address, other first name and birth date: a household) is never a match,
+    # whatever the address adds up to. Empty means no such guard.
+    identity_fields: tuple[str, ...] = ()
+    # Fields whose disagreement beyond one slip (level 2 and worse) rules a match out: a parent and a
+    # child of the same name at one address differ only in their birth dates.
+    veto_fields: tuple[str, ...] = ()
 
 
 # The operational default: person records from CRM and point-of-sale systems (c360/world.py emits them).
@@ -43,4 +53,7 @@ PERSON_SCHEMA = MatchSchema(
         ("first_name", "last_name", "postcode"),
         ("street", "postcode"),
     ),
+    training=(("date_of_birth",), ("first_name", "last_name")),
+    identity_fields=("first_name", "date_of_birth"),
+    veto_fields=("date_of_birth",),
 )
