@@ -33,6 +33,7 @@ class Graph:
     held: Mapping[str, frozenset[str]] = field(default_factory=dict)  # profile -> its capped keys
 
     def owner(self, key: str) -> str | None:
+        """The profile a key points to (an attach key: the first it was seen on) while it is evidence."""
         return None if key in self.saturated else self.known.get(key)
 
 
@@ -118,23 +119,19 @@ def group(events: Iterable[CanonicalEvent], graph: Graph, rules: IdentityRules) 
             owner = graph.owner(key)
             if owner and owner not in graph.identified:
                 folds.setdefault(owner, []).append((node, event))
-    for anon, requests in sorted(folds.items()):
-        roots = {forest.find(node) for node, _ in requests}
-        if len(roots) == 1:  # two people logging in on one anonymous device fold it into neither
-            profile_nodes.add(anon)
-            forest.union([requests[0][0], _profile_node(anon)])
+    for anon, requests in sorted(folds.items()):  # into the first to log in, like its later activity
+        profile_nodes.add(anon)
+        if forest.union([requests[0][0], _profile_node(anon)]):
             joins.append((requests[0][0], requests[0][1], "anonymous profile identified"))
     for event in anonymous:
         node = f"\x01{event.event_id}"
         keys = [i.key for i in event.identifiers]
-        candidates = {forest.find(n) for k in keys for n in carriers.get(k, ())}
         owners = {o for k in keys if (o := graph.owner(k))}
-        candidates |= {forest.find(_profile_node(o)) for o in owners}
-        shared = any(k in graph.saturated for k in keys)  # a role mailbox many use: whose login is it?
-        if len(candidates) == 1 and not shared:
+        roots = {_first_user(k, graph, carriers, forest) for k in keys}
+        if len(roots) == 1 and None not in roots:
             profile_nodes |= owners
-            forest.union([node, candidates.pop()])
-        else:  # unknown, or ambiguous between people: activity of the device itself
+            forest.union([node, *(r for r in roots if r)])
+        else:  # a new key beside a known one, or a saturated key: the activity of the device itself
             forest.union([node, *keys])
 
     components: dict[str, Component] = {}
@@ -152,6 +149,19 @@ def group(events: Iterable[CanonicalEvent], graph: Graph, rules: IdentityRules) 
                 {"event_id": event.event_id, "identifiers": [i.key for i in event.identifiers], "rule": rule}
             )
     return list(components.values())
+
+
+def _first_user(key: str, graph: Graph, carriers: Mapping[str, list[str]], forest: _Forest) -> str | None:
+    """Where anonymous activity on an attach key goes: the profile it was first seen on, or else the
+    first event of this batch that identified someone on it, while it is evidence (at most K
+    profiles). A device a few people share so credits its first user, never merging anyone."""
+    if key in graph.saturated:
+        return None
+    if owner := graph.known.get(key):
+        return forest.find(_profile_node(owner))
+    if users := carriers.get(key):
+        return forest.find(users[0])
+    return None
 
 
 def place(
@@ -215,9 +225,9 @@ def _placement(
     unknown: list[str],
 ) -> Placement:
     mine = {survivor, *merged}
-    attached = sorted(
+    attached = component.strong and sorted(
         k
         for k in component.keys
         if k in graph.known and graph.known[k] not in mine and not rules.merges_key(k)
     )
-    return Placement(survivor, tuple(merged), tuple(unknown), component, tuple(moved), tuple(attached))
+    return Placement(survivor, tuple(merged), tuple(unknown), component, tuple(moved), tuple(attached or ()))

@@ -13,7 +13,7 @@ part of every touched profile is recomputed from its live rows (operational/cdc_
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,7 +136,7 @@ class ProfileWriter:
             else {}
         )
         capped = [pid for c in components if self._capped(c) for pid in c.profiles]
-        graph = Graph(graph.known, graph.saturated, graph.identified, self._held(capped, session))
+        graph = replace(graph, held=self._held(capped, session))
         first_seen = {pid: doc.get("first_seen") for pid, doc in stored.items()}
         placements = [place(c, graph, first_seen, self._rules) for c in components]
         now = self._clock()
@@ -210,10 +210,9 @@ class ProfileWriter:
         )
 
     def _graph(self, edges: dict[str, dict[str, Any]], session: ClientSession) -> Graph:
-        """Owners of the batch's keys, shared attach keys, and which owners are identified."""
+        """Owners of the batch's keys, attach keys past their cap, and which owners are identified."""
         known = {key: doc["profile_id"] for key, doc in edges.items()}
-        # A cookie or role mailbox several profiles use cannot say whose anonymous activity this is.
-        saturated = frozenset(key for key, doc in edges.items() if len(doc.get("profiles", ())) > 1)
+        saturated = frozenset(key for key, doc in edges.items() if doc.get("saturated"))
         owners = list({pid for key, pid in known.items() if not self._rules.merges_key(key)})
         identified = (
             {d["_id"] for d in self._store.profiles.find(

@@ -47,15 +47,21 @@ def test_anonymous_activity_follows_its_cookie_unless_the_cookie_is_saturated() 
     assert placed.profile_id == new_profile_id("shared:cookie:c1")
 
 
-def test_anonymous_activity_on_a_device_two_people_used_in_the_batch_lands_on_neither() -> None:
+def test_anonymous_activity_on_a_shared_device_credits_its_first_user_and_merges_nobody() -> None:
     events = [
         ev(1, ("email", "dad@x.com"), ("device_id", "tv")),
         ev(2, ("email", "mum@x.com"), ("device_id", "tv")),
         ev(3, ("device_id", "tv")),
     ]
     placed = placements(events, Graph())
-    assert len(placed) == 3
-    assert [len(p.component.events) for p in placed] == [1, 1, 1]
+    assert sorted(sorted(e.event_id for e in p.component.events) for p in placed) == [["e1", "e3"], ["e2"]]
+    assert all(p.merged == () for p in placed)
+
+
+def test_a_new_device_beside_a_role_mailbox_is_not_pinned_on_its_first_user() -> None:
+    graph = Graph({"email:info@shop.com": "pstaff1"}, identified=frozenset({"pstaff1"}))
+    [placed] = placements([ev(1, ("email", "info@shop.com"), ("device_id", "phone-2"))], graph)
+    assert placed.profile_id != "pstaff1" and placed.merged == ()
 
 
 def test_role_addresses_never_merge() -> None:
