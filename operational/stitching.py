@@ -29,7 +29,8 @@ class Graph:
 
     known: Mapping[str, str] = field(default_factory=dict)  # key -> profile (attach keys: first owner)
     saturated: frozenset[str] = frozenset()  # attach keys seen on too many profiles: no longer evidence
-    identified: frozenset[str] = frozenset()  # profiles holding a merge key (never folded by a cookie)
+    # profiles holding a merge key, or activity no one could be credited with: never folded by a cookie
+    identified: frozenset[str] = frozenset()
     held: Mapping[str, frozenset[str]] = field(default_factory=dict)  # profile -> its capped keys
 
     def owner(self, key: str) -> str | None:
@@ -46,6 +47,7 @@ class Component:
     profiles: set[str] = field(default_factory=set)
     evidence: list[dict[str, object]] = field(default_factory=list)
     strong: bool = False  # holds a merge key
+    ambiguous: bool = False  # anonymous activity whose keys point at someone else: credited to no one
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Placement:
     component: Component
     moved: tuple[tuple[str, str], ...] = ()
     attached: tuple[str, ...] = ()
+    ambiguous: bool = False  # a new anonymous profile beside a key known elsewhere: not anyone's yet
 
 
 def new_profile_id(key: str) -> str:
@@ -103,6 +106,7 @@ def group(events: Iterable[CanonicalEvent], graph: Graph, rules: IdentityRules) 
     profile_nodes: set[str] = set()
     joins: list[tuple[str, CanonicalEvent, str]] = []
     folds: dict[str, list[tuple[str, CanonicalEvent]]] = {}  # anonymous profile -> strong events
+    unclaimed: set[str] = set()
     for event in batch:
         node = f"\x01{event.event_id}"
         strong = [i.key for i in event.identifiers if rules.merges(i)]
@@ -133,6 +137,8 @@ def group(events: Iterable[CanonicalEvent], graph: Graph, rules: IdentityRules) 
             forest.union([node, *(r for r in roots if r)])
         else:  # a new key beside a known one, or a saturated key: the activity of the device itself
             forest.union([node, *keys])
+            if roots - {None}:
+                unclaimed.add(event.event_id)
 
     components: dict[str, Component] = {}
     for event in batch:
@@ -140,6 +146,7 @@ def group(events: Iterable[CanonicalEvent], graph: Graph, rules: IdentityRules) 
         comp.events.append(event)
         comp.keys.update(i.key for i in event.identifiers)
         comp.strong = comp.strong or any(rules.merges(i) for i in event.identifiers)
+        comp.ambiguous = comp.ambiguous or event.event_id in unclaimed
     for pid in profile_nodes:
         components[forest.find(_profile_node(pid))].profiles.add(pid)
     for node, event, rule in joins:
@@ -230,4 +237,7 @@ def _placement(
         for k in component.keys
         if k in graph.known and graph.known[k] not in mine and not rules.merges_key(k)
     )
-    return Placement(survivor, tuple(merged), tuple(unknown), component, tuple(moved), tuple(attached or ()))
+    ambiguous = component.ambiguous and not component.strong and not component.profiles
+    return Placement(
+        survivor, tuple(merged), tuple(unknown), component, tuple(moved), tuple(attached or ()), ambiguous
+    )

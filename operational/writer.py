@@ -216,7 +216,8 @@ class ProfileWriter:
         owners = list({pid for key, pid in known.items() if not self._rules.merges_key(key)})
         identified = (
             {d["_id"] for d in self._store.profiles.find(
-                {"_id": {"$in": owners}, "identified": True}, {"_id": 1}, session=session)}
+                {"_id": {"$in": owners}, "$or": [{"identified": True}, {"ambiguous": True}]}, {"_id": 1},
+                session=session)}
             if owners
             else set()
         )  # fmt: skip
@@ -316,6 +317,8 @@ class ProfileWriter:
             update = delta.to_update(now)
             if p.component.strong:
                 update["$set"]["identified"] = True
+            elif p.ambiguous:
+                update["$set"]["ambiguous"] = True
             updates.append(_statement({"_id": p.profile_id}, update, upsert=True))
         if identity_docs:
             store.identities.insert_many(list(identity_docs.values()), ordered=False, session=session)

@@ -61,7 +61,7 @@ def test_anonymous_activity_on_a_shared_device_credits_its_first_user_and_merges
 def test_a_new_device_beside_a_role_mailbox_is_not_pinned_on_its_first_user() -> None:
     graph = Graph({"email:info@shop.com": "pstaff1"}, identified=frozenset({"pstaff1"}))
     [placed] = placements([ev(1, ("email", "info@shop.com"), ("device_id", "phone-2"))], graph)
-    assert placed.profile_id != "pstaff1" and placed.merged == ()
+    assert placed.profile_id != "pstaff1" and placed.merged == () and placed.ambiguous
 
 
 def test_role_addresses_never_merge() -> None:
