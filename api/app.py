@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api.routes import health, metrics, profiles
+from api.routes import health, identity, metrics, profiles
 from operational.store import Store
 
 
@@ -19,6 +19,7 @@ def create_app(store: Store) -> FastAPI:
     app.state.store = store
     app.include_router(health.router)
     app.include_router(profiles.router)
+    app.include_router(identity.router)
     app.include_router(metrics.router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from operational.reads import ProfileReader
 from operational.store import Store
@@ -26,3 +26,12 @@ def _workers(request: Request) -> WorkerRegistry:
 StoreDep = Annotated[Store, Depends(_store)]
 ReaderDep = Annotated[ProfileReader, Depends(_reader)]
 WorkersDep = Annotated[WorkerRegistry, Depends(_workers)]
+
+
+def _actor(x_c360_actor: Annotated[str, Header(max_length=100)] = "api") -> str:
+    """Who makes an identity change, recorded in its evidence. The one place where write permission
+    will be checked once API keys with roles exist."""
+    return x_c360_actor
+
+
+ActorDep = Annotated[str, Depends(_actor)]

@@ -2,29 +2,27 @@
 
 match_records  {_id: record id, profile_id, keys: [blocking keys], record: {field: value}, at}
                multikey index on `keys`: each new record reads only the records it shares a key with
-review_items   {_id, record_id, profile_id, candidate_profile, weight, vector, status, created_at,
-                decided_at, decided_by}  status: pending | accepted | rejected
 
 A record that matches above the join weight merges its profile into the candidate's (an audited merge
-with the score as evidence, operational/identity_ops.py); a grey-zone match opens a review item, whose
-acceptance performs that merge and whose rejection is remembered.
+with the score as evidence, operational/identity_ops.py); a grey-zone match opens a review item
+(operational/reviews.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
 
-from operational.identity_ops import IdentityChange, IdentityConflict, IdentityEditor
+from operational.identity_ops import IdentityConflict, IdentityEditor
 from operational.matching.model import MatchModel
 from operational.matching.resolver import Candidate, Decision, Entry, StreamingResolver
 from operational.matching.schema import Record
+from operational.reads import ProfileReader
+from operational.reviews import ReviewQueue
 from operational.store import Store
 
 MAX_CANDIDATES = 2_000
@@ -69,16 +67,15 @@ class MatchService:
 
     def __init__(self, store: Store, model: MatchModel, join_weight: float, review_weight: float) -> None:
         self._store = store
+        self._reader = ProfileReader(store)
         self._index = MongoIndex(store)
         self._resolver = StreamingResolver(model, self._index, join_weight, review_weight)
         self._editor = IdentityEditor(store)
-        self._reviews = store.db["review_items"]
+        self._reviews = ReviewQueue(store)
 
     def ensure_indexes(self) -> None:
         self._index.ensure_indexes()
-        self._reviews.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
-        self._reviews.create_index([("profile_id", ASCENDING)])
-        self._reviews.create_index([("candidate_profile", ASCENDING)])
+        self._reviews.ensure_indexes()
 
     def match_events(self, people: dict[str, Record]) -> list[MatchOutcome]:
         """Match the person fields of stored events (by event id) not matched before."""
@@ -97,12 +94,12 @@ class MatchService:
         )
         outcomes = []
         for (rid, own, _), (_, decision) in zip(items, results, strict=True):
-            own = self._live(own)
-            other = self._live(decision.cluster) if decision.cluster else own
+            own = self._reader.live_id(own)
+            other = self._reader.live_id(decision.cluster) if decision.cluster else own
             if decision.outcome == "join" and other != own:
                 own = self._join(other, own, rid, decision)
             elif decision.outcome == "review" and other != own:
-                self._open_review(rid, own, decision)
+                self._reviews.open(rid, own, decision.cluster, _evidence(rid, decision))
             outcomes.append(MatchOutcome(rid, own, decision))
         return outcomes
 
@@ -112,63 +109,9 @@ class MatchService:
             self._editor.merge(survivor, merged, evidence)
         except IdentityConflict:  # a cap forbids it (two customer ids): a person decides
             self._index.records.update_one({"_id": record_id}, {"$set": {"profile_id": merged}})
-            self._open_review(record_id, merged, decision)
+            self._reviews.open(record_id, merged, decision.cluster, _evidence(record_id, decision))
             return merged
         return survivor
-
-    def _live(self, profile_id: str) -> str:
-        doc = self._store.profiles.find_one({"_id": profile_id}, {"merged_into": 1})
-        return doc.get("merged_into", profile_id) if doc else profile_id
-
-    def _open_review(self, record_id: str, profile_id: str, decision: Decision) -> None:
-        with suppress(DuplicateKeyError):  # a replay of the same record: the item exists
-            self._reviews.insert_one(
-                {
-                    "_id": f"review:{record_id}",
-                    "record_id": record_id,
-                    "profile_id": profile_id,
-                    "candidate_profile": decision.cluster,
-                    "status": "pending",
-                    "created_at": datetime.now(UTC),
-                }
-                | _evidence(record_id, decision)
-            )
-
-    def reviews(
-        self, status: str = "pending", profile_id: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        query: dict[str, Any] = {"status": status}
-        if profile_id is not None:
-            query["$or"] = [{"profile_id": profile_id}, {"candidate_profile": profile_id}]
-        return list(self._reviews.find(query).sort("created_at", ASCENDING).limit(limit))
-
-    def accept(self, review_id: str, actor: str) -> IdentityChange:
-        item = self._pending(review_id)
-        evidence = {k: item[k] for k in ("record_id", "weight", "vector", "candidate_record")} | {
-            "rule": "review accepted",
-            "actor": actor,
-        }
-        change = self._editor.merge(
-            self._live(item["candidate_profile"]), self._live(item["profile_id"]), evidence
-        )
-        self._decide(review_id, "accepted", actor)
-        return change
-
-    def reject(self, review_id: str, actor: str) -> None:
-        self._pending(review_id)
-        self._decide(review_id, "rejected", actor)
-
-    def _pending(self, review_id: str) -> dict[str, Any]:
-        item = self._reviews.find_one({"_id": review_id})
-        if item is None:
-            raise LookupError(f"review item {review_id} not found")
-        if item["status"] != "pending":
-            raise IdentityConflict(f"review item {review_id} is already {item['status']}")
-        return item
-
-    def _decide(self, review_id: str, status: str, actor: str) -> None:
-        update = {"$set": {"status": status, "decided_at": datetime.now(UTC), "decided_by": actor}}
-        self._reviews.update_one({"_id": review_id, "status": "pending"}, update)
 
 
 def _evidence(record_id: str, decision: Decision) -> dict[str, Any]:
