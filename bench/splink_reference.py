@@ -49,7 +49,9 @@ def run_splink(data: FebrlData) -> tuple[PairScore, float]:
     )
     if data.linking:
         tables = [
-            db_api.register(frame[[data.source[r] == side for r in frame["unique_id"]]].reset_index(drop=True))
+            db_api.register(
+                frame[[data.source[r] == side for r in frame["unique_id"]]].reset_index(drop=True)
+            )
             for side in ("a", "b")
         ]
         linker = Linker(tables, settings, log_level=logging.WARNING)
@@ -61,6 +63,8 @@ def run_splink(data: FebrlData) -> tuple[PairScore, float]:
     linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
     for rule in (block_on("date_of_birth"), block_on("surname"), block_on("postcode")):
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
-    predictions = linker.inference.predict(threshold_match_probability=PROBABILITY_THRESHOLD).as_pandas_dataframe()
+    predictions = linker.inference.predict(
+        threshold_match_probability=PROBABILITY_THRESHOLD
+    ).as_pandas_dataframe()
     pairs = {frozenset(p) for p in zip(predictions["unique_id_l"], predictions["unique_id_r"], strict=True)}
     return score(pairs, data.truth), time.perf_counter() - started

@@ -49,6 +49,14 @@ def generate_identity_world(people: int, seed: int = 7) -> IdentityWorld:
     return _Generator(people, Random(seed)).run()
 
 
+def person_records(people: int, seed: int = 7) -> Iterator[tuple[int, Record, Record]]:
+    """Per person, the clean CRM record and one point-of-sale record of the same person, typo'd as the
+    world types them: matching benchmarks at a scale where building events would dominate."""
+    generator = _Generator(people, Random(seed))
+    for person in generator._persons():
+        yield person["index"], person["fields"], generator._typos(person["fields"])
+
+
 class _Generator:
     def __init__(self, people: int, rng: Random) -> None:
         self.people = people
