@@ -28,7 +28,7 @@ class MatchModel:
     def __post_init__(self) -> None:
         names = [f.name for f in self.schema.fields]
         self._guard = [(names.index(n), len(self.m[names.index(n)]) - 1) for n in self.schema.identity_fields]
-        self._veto = [names.index(n) for n in self.schema.veto_fields]
+        self._veto = [(names.index(n), level) for n, level in self.schema.vetoes]
         self._logs = [
             [math.log2(m / u) for m, u in zip(ms, us, strict=True)]
             for ms, us in zip(self.m, self.u, strict=True)
@@ -49,8 +49,8 @@ class MatchModel:
 
     def plausible(self, vector: tuple[int | None, ...]) -> bool:
         """Could the pair be one person at all: agreeing, at least partly, on an identity field (if the
-        schema names any), and not disagreeing on a veto field beyond its closest fuzzy level?"""
-        if any((vector[f] or 0) > 1 for f in self._veto):
+        schema names any), and not disagreeing on a veto field at its veto level?"""
+        if any((vector[f] or 0) >= level for f, level in self._veto):
             return False
         return not self._guard or any(vector[f] is not None and vector[f] < last for f, last in self._guard)
 

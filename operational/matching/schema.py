@@ -32,9 +32,10 @@ class MatchSchema:
     # (same surname and address, other first name and birth date: a household) is never a match,
     # whatever the address adds up to. Empty means no such guard.
     identity_fields: tuple[str, ...] = ()
-    # Fields whose disagreement beyond one slip (level 2 and worse) rules a match out: a parent and a
-    # child of the same name at one address differ only in their birth dates.
-    veto_fields: tuple[str, ...] = ()
+    # (field, level): disagreement at that level or worse rules a match out, whatever the rest adds up
+    # to. A parent and a child of one name at one address differ only in their birth dates; two
+    # people of one household with birth dates a digit apart still differ in their first names.
+    vetoes: tuple[tuple[str, int], ...] = ()
 
 
 # The operational default: person records from CRM and point-of-sale systems (c360/world.py emits them).
@@ -55,5 +56,5 @@ PERSON_SCHEMA = MatchSchema(
     ),
     training=(("date_of_birth",), ("first_name", "last_name")),
     identity_fields=("first_name", "date_of_birth"),
-    veto_fields=("date_of_birth",),
+    vetoes=(("date_of_birth", 2), ("first_name", 3)),
 )
