@@ -146,7 +146,7 @@ def throughput_run(uri: str, profiles: int, new: int, batch: int, rules: Identit
 def main(
     profiles: Annotated[int, typer.Option(help="Profiles resolved before throughput is measured")] = 100_000,
     new: Annotated[int, typer.Option(help="New records matched in micro-batches")] = 20_000,
-    batch: Annotated[int, typer.Option(help="Micro-batch size of the throughput run")] = 200,
+    batch: Annotated[int, typer.Option(help="Micro-batch size of the throughput run")] = 500,
     mongo_uri_: Annotated[str | None, typer.Option("--mongo-uri", help="Use this MongoDB")] = None,
     skip_splink: Annotated[bool, typer.Option(help="Without the Splink reference")] = False,
 ) -> None:

@@ -41,8 +41,9 @@ class MongoIndex:
     def candidates(self, keys: list[str]) -> list[Candidate]:
         if not keys:
             return []
-        cursor = self.records.find({"keys": {"$in": keys}}, limit=MAX_CANDIDATES)
-        return [Candidate(d["_id"], d["profile_id"], d["record"]) for d in cursor]
+        projection = {"profile_id": 1, "record": 1, "keys": 1}
+        cursor = self.records.find({"keys": {"$in": keys}}, projection, limit=MAX_CANDIDATES)
+        return [Candidate(d["_id"], d["profile_id"], d["record"], tuple(d["keys"])) for d in cursor]
 
     def add(self, entries: list[Entry]) -> None:
         if not entries:

@@ -23,6 +23,7 @@ class Candidate:
     record_id: str
     cluster: str
     record: Record
+    keys: tuple[str, ...] = ()  # its blocking keys, when the index stored them
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,9 @@ class StreamingResolver:
         its home cluster (its profile; by default its own id)."""
         keyed = [(rid, record, blocking_keys(record, self._model.schema)) for rid, record in items]
         found = self._index.candidates(sorted({k for _, _, keys in keyed for k in keys}))
-        overlay = MemoryIndex(found, [blocking_keys(c.record, self._model.schema) for c in found])
+        overlay = MemoryIndex(
+            found, [list(c.keys) or blocking_keys(c.record, self._model.schema) for c in found]
+        )
         entries, results = [], []
         for n, (rid, record, keys) in enumerate(keyed):
             decision = decide(record, overlay.candidates(keys), self._model, self._join, self._review)
