@@ -180,7 +180,10 @@ def place(
     own_capped = {k for k in component.keys if rules.capped(k)}
     held = {pid: graph.held.get(pid, frozenset()) for pid in ordered}
     if not ordered:
-        seed = unknown[0] if unknown else "shared:" + min(component.keys)
+        # An identified profile is named after its merge keys: a cookie it carries may also name a device
+        # profile in this very batch.
+        strong = [k for k in unknown if rules.merges_key(k)]
+        seed = strong[0] if strong else unknown[0] if unknown else "shared:" + min(component.keys)
         return _placement(new_profile_id(seed), [], [], component, graph, rules, unknown)
     if rules.within_caps(own_capped.union(*held.values())):
         return _placement(ordered[0], ordered[1:], [], component, graph, rules, unknown)
@@ -217,7 +220,7 @@ def _anchor(
     if holders:
         return holders[0]
     if own_capped:
-        return new_profile_id(unknown[0])
+        return new_profile_id(min((k for k in own_capped if k in unknown), default=min(own_capped)))
     owned = sorted((rules.rank(k), k) for k in component.keys if graph.owner(k) in held)
     return graph.known[owned[0][1]]
 

@@ -368,5 +368,9 @@ class ProfileWriter:
         query = {"profile_id": {"$in": sorted(profile_ids)}, "deleted": False}
         for doc in self._store.cdc_rows.find(query, session=session):
             live[doc["profile_id"]].append(doc)
-        updates = [_statement({"_id": p}, {"$set": {"cdc": cdc_profile(docs)}}) for p, docs in live.items()]
+        # A write of its own, so a version of its own: the lake counts one change per version.
+        updates = [
+            _statement({"_id": p}, {"$set": {"cdc": cdc_profile(docs)}, "$inc": {"version": 1}})
+            for p, docs in live.items()
+        ]
         update_statements(self._store.profiles, updates, session)

@@ -40,11 +40,11 @@ def test_events_sharing_identifiers_transitively_form_one_component() -> None:
     assert comps[1].keys == {"cookie:c1", "email:a@b.co"}
 
 
-def test_new_component_gets_id_from_smallest_key_whatever_the_order() -> None:
+def test_new_component_gets_id_from_smallest_merge_key_whatever_the_order() -> None:
     a = [ev(1, ("email", "z@b.co")), ev(2, ("email", "z@b.co"), ("cookie", "c9"))]
     placed = [place(c, Graph(), {}, RULES) for c in group(a, Graph(), RULES)]
     placed += [place(c, Graph(), {}, RULES) for c in group(a[::-1], Graph(), RULES)]
-    assert {p.profile_id for p in placed} == {new_profile_id("cookie:c9")}
+    assert {p.profile_id for p in placed} == {new_profile_id("email:z@b.co")}  # named after a merge key
     assert placed[0].new_keys == ("cookie:c9", "email:z@b.co") and placed[0].merged == ()
 
 
