@@ -6,6 +6,8 @@ without labels, then every record fed one at a time through the streaming resolv
 recall and F1 against the true links. Splink (the `bench` extra) runs on the same records. Throughput:
 a private mongod (or --mongo-uri), N person records resolved into the MongoDB blocking index, then new
 records (typo'd sightings of known people and new people) matched in micro-batches and one at a time.
+The identity world (c360/identity_world.py) goes through the real writer and matcher first: precision and
+recall of its final profiles against the ground truth, and false merges per hard case.
 
     .venv/bin/python -m bench.identity_bench --help
 """
@@ -30,14 +32,18 @@ import typer
 from pymongo import MongoClient
 
 from bench.febrl import FEBRL_SCHEMA, cluster_pairs, load, score
-from c360.identity_world import person_records
+from c360.identity_world import generate_identity_world, person_records, profile_accuracy
 from c360.servers import LocalServers, mongo_uri
 from c360.settings import IdentitySettings, load_settings
-from operational.match_store import MongoIndex
+from operational.identity_rules import IdentityRules
+from operational.match_store import MatchService, MongoIndex
 from operational.matching.estimate import estimate
 from operational.matching.resolver import MemoryIndex, StreamingResolver
 from operational.matching.schema import PERSON_SCHEMA
+from operational.reads import ProfileReader
+from operational.resolving_writer import ResolvingWriter
 from operational.store import Store
+from operational.writer import ProfileWriter
 
 app = typer.Typer(add_completion=False)
 RESULTS = Path("bench/results")
@@ -142,6 +148,30 @@ def throughput_run(uri: str, profiles: int, new: int, batch: int, rules: Identit
         client.close()
 
 
+def world_run(uri: str, people: int, rules: IdentitySettings) -> dict[str, Any]:
+    """The identity world through the real writer and matcher, scored against its ground truth."""
+    world = generate_identity_world(people, seed=13)
+    client = MongoClient(uri, tz_aware=True)
+    store = Store.connect(client, f"idworld_{os.getpid()}")
+    try:
+        store.ensure_indexes()
+        model = estimate(list(world.records.values()), PERSON_SCHEMA)
+        matcher = MatchService(store, model, rules.join_weight, rules.review_weight)
+        matcher.ensure_indexes()
+        writer = ResolvingWriter(ProfileWriter(store, rules=IdentityRules.from_settings(rules)), matcher)
+        for start in range(0, len(world.events), 500):
+            writer.apply(world.events[start : start + 500])
+        reader = ProfileReader(store)
+        placed = {d["_id"]: reader.live_id(d["profile_id"]) for d in store.events.find({}, {"profile_id": 1})}
+        accuracy = profile_accuracy(world, placed)
+        hard = {kind: len(pairs) for kind, pairs in world.hard_pairs.items()}
+        reviews = store.db["review_items"].count_documents({})
+        return asdict(accuracy) | {"events": len(world.events), "hard_pairs": hard, "review_items": reviews}
+    finally:
+        client.drop_database(store.db.name)
+        client.close()
+
+
 @app.command()
 def main(
     profiles: Annotated[int, typer.Option(help="Profiles resolved before throughput is measured")] = 100_000,
@@ -149,6 +179,7 @@ def main(
     batch: Annotated[int, typer.Option(help="Micro-batch size of the throughput run")] = 500,
     mongo_uri_: Annotated[str | None, typer.Option("--mongo-uri", help="Use this MongoDB")] = None,
     skip_splink: Annotated[bool, typer.Option(help="Without the Splink reference")] = False,
+    world_people: Annotated[int, typer.Option(help="People in the identity world (hard cases)")] = 3_000,
 ) -> None:
     rules = IdentitySettings()
     report: dict[str, Any] = {"machine": platform.node(), "load_before": os.getloadavg(), "febrl": {}}
@@ -158,6 +189,8 @@ def main(
             report["febrl"][name]["splink"] = splink_run(name)
         print(json.dumps({name: report["febrl"][name]}, indent=1))
     with _mongo(mongo_uri_) as uri:
+        report["world"] = world_run(uri, world_people, rules)
+        print(json.dumps({"world": report["world"]}, indent=1))
         report["throughput"] = throughput_run(uri, profiles, new, batch, rules)
     report["load_after"] = os.getloadavg()
     print(json.dumps({"throughput": report["throughput"], "load": report["load_after"]}, indent=1))
