@@ -8,11 +8,9 @@ from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
-from pymongo import MongoClient
 
 from api.app import create_app
 from c360.identity_world import generate_identity_world
-from c360.settings import Settings
 from ingest.events import build_event
 from operational.match_store import MatchService
 from operational.matching.estimate import estimate
@@ -32,13 +30,6 @@ def ev(n: int, source: str, *ids: tuple[str, str], amount: str = "1.00"):
         event_id=f"e{n}", source=source, type="order", occurred_at=T0 + timedelta(hours=n), channel="store",
         identifiers=[{"type": t, "value": v} for t, v in ids], amount=Decimal(amount),
     )  # fmt: skip
-
-
-@pytest.fixture
-def store(settings: Settings, fresh_db: str) -> Store:
-    store = Store.connect(MongoClient(settings.mongo.uri, tz_aware=True), fresh_db)
-    store.ensure_indexes()
-    return store
 
 
 def test_graph_merge_split_and_refusals(store: Store) -> None:

@@ -4,7 +4,6 @@ profiles scored against the generator's ground truth, never against the code und
 from __future__ import annotations
 
 import pytest
-from pymongo import MongoClient
 
 from c360.identity_world import generate_identity_world, profile_accuracy
 from c360.settings import Settings
@@ -20,10 +19,8 @@ pytestmark = pytest.mark.integration
 BATCH = 50
 
 
-def test_hard_cases_never_merge_and_typos_do(settings: Settings, fresh_db: str) -> None:
+def test_hard_cases_never_merge_and_typos_do(settings: Settings, store: Store) -> None:
     world = generate_identity_world(240, seed=11)
-    store = Store.connect(MongoClient(settings.mongo.uri, tz_aware=True), fresh_db)
-    store.ensure_indexes()
     model = estimate(list(world.records.values()), PERSON_SCHEMA)
     rules = settings.identity
     matcher = MatchService(store, model, rules.join_weight, rules.review_weight)

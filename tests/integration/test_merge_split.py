@@ -9,9 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 
-from c360.settings import Settings
 from ingest.events import CanonicalEvent, build_event
 from operational.identity_ops import IdentityConflict, IdentityEditor
 from operational.reads import ProfileReader
@@ -63,13 +61,6 @@ def observed(doc: dict[str, Any]) -> dict[str, Any]:
         "distinct_identifiers": len(doc["identifiers"]),
         "top_type": max(stats.items(), key=lambda kv: (kv[1]["count"], kv[0]))[0],
     }
-
-
-@pytest.fixture
-def store(settings: Settings, fresh_db: str) -> Store:
-    store = Store.connect(MongoClient(settings.mongo.uri, tz_aware=True), fresh_db)
-    store.ensure_indexes()
-    return store
 
 
 def test_wrong_automatic_merge_split_returns_both_profiles_to_their_recompute(store: Store) -> None:
