@@ -104,6 +104,8 @@ class IdentitySettings(_Section):
     # joins the record to the profile; between `review_weight` and `join_weight` opens a review item.
     join_weight: float = 8.0
     review_weight: float = 2.0
+    # A model estimated from your records (MatchModel.to_json(), docs/IDENTITY.md); None: no matching.
+    match_model: Path | None = None
 
 
 class ApiSettings(_Section):
