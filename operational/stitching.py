@@ -107,17 +107,26 @@ def group(events: Iterable[CanonicalEvent], graph: Graph, rules: IdentityRules) 
     joins: list[tuple[str, CanonicalEvent, str]] = []
     folds: dict[str, list[tuple[str, CanonicalEvent]]] = {}  # anonymous profile -> strong events
     unclaimed: set[str] = set()
+    capped: dict[str, frozenset[str]] = {}  # root -> capped keys (customer ids) its events carry
     for event in batch:
         node = f"\x01{event.event_id}"
         strong = [i.key for i in event.identifiers if rules.merges(i)]
         if not strong:
             anonymous.append(event)
             continue
+        # Within the batch, a key never joins two events whose capped keys conflict (a recycled phone
+        # on the old and the new owner's records): each keeps its own profile.
+        mine = frozenset(k for k in strong if rules.capped(k))
+        strong = [
+            k for k in strong if rules.within_caps(capped.get(forest.find(k), frozenset()) | mine)
+        ] or strong
+        tag = mine.union(*(capped.get(forest.find(k), frozenset()) for k in strong))
         owners = {o for k in strong if (o := graph.owner(k))}
         profile_nodes |= owners
         if forest.union(strong + [_profile_node(p) for p in sorted(owners)]):
             joins.append((strong[0], event, "shared identifier"))
         forest.union([node, strong[0]])
+        capped[forest.find(node)] = tag
         for key in (i.key for i in event.identifiers if not rules.merges(i)):
             carriers.setdefault(key, []).append(node)
             owner = graph.owner(key)
@@ -131,13 +140,16 @@ def group(events: Iterable[CanonicalEvent], graph: Graph, rules: IdentityRules) 
         node = f"\x01{event.event_id}"
         keys = [i.key for i in event.identifiers]
         owners = {o for k in keys if (o := graph.owner(k))}
-        roots = {_first_user(k, graph, carriers, forest) for k in keys}
-        if len(roots) == 1 and None not in roots:
+        firsts = {k: _first_user(k, graph, carriers, forest) for k in keys}
+        roots = set(firsts.values())
+        mailbox = any(k.startswith("email:") for k in keys)  # a role mailbox: shared by definition
+        if len(roots) == 1 and None not in roots and not mailbox:
             profile_nodes |= owners
             forest.union([node, *(r for r in roots if r)])
-        else:  # a new key beside a known one, or a saturated key: the activity of the device itself
-            forest.union([node, *keys])
-            if roots - {None}:
+        else:  # the activity of the device itself, joined only through keys nobody else holds
+            own = [k for k, root in firsts.items() if root is None and not k.startswith("email:")]
+            forest.union([node, *own])
+            if roots - {None} or mailbox:
                 unclaimed.add(event.event_id)
 
     components: dict[str, Component] = {}
@@ -183,7 +195,10 @@ def place(
         # An identified profile is named after its merge keys: a cookie it carries may also name a device
         # profile in this very batch.
         strong = [k for k in unknown if rules.merges_key(k)]
-        seed = strong[0] if strong else unknown[0] if unknown else "shared:" + min(component.keys)
+        # Activity no one can be credited with, through keys others hold: a bucket of its own, so that
+        # two people's unattributable activity never shares one.
+        fallback = "shared:" + min(e.event_id for e in component.events)
+        seed = strong[0] if strong else unknown[0] if unknown else fallback
         return _placement(new_profile_id(seed), [], [], component, graph, rules, unknown)
     if rules.within_caps(own_capped.union(*held.values())):
         return _placement(ordered[0], ordered[1:], [], component, graph, rules, unknown)

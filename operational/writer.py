@@ -243,6 +243,9 @@ class ProfileWriter:
     ) -> None:
         """`origin` is the profile the key was first seen on: a split gives the key back to its side. A new
         cookie or role mailbox two people used in one batch is one document listing both."""
+        if key in docs and "profiles" not in docs[key]:  # a contested merge key: the latest record wins
+            docs[key] |= {"profile_id": profile_id, "origin": profile_id}
+            return
         if key in docs:
             profiles = docs[key]["profiles"]
             profiles.append(profile_id)

@@ -44,7 +44,7 @@ def test_anonymous_activity_follows_its_cookie_unless_the_cookie_is_saturated() 
     assert placements([ev(1, ("cookie", "c1"))], graph)[0].profile_id == "pann"
     saturated = Graph({"cookie:c1": "pann"}, saturated=frozenset({"cookie:c1"}))
     [placed] = placements([ev(1, ("cookie", "c1"))], saturated)
-    assert placed.profile_id == new_profile_id("shared:cookie:c1")
+    assert placed.profile_id == new_profile_id("shared:e1")
 
 
 def test_anonymous_activity_on_a_shared_device_credits_its_first_user_and_merges_nobody() -> None:
