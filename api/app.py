@@ -15,7 +15,7 @@ from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
-from api.routes import health, ingest, metrics, page, profiles
+from api.routes import health, identity, ingest, metrics, page, profiles
 from api.routes.page import STATIC
 from api.webhooks import WebhookIngest
 from operational.offers import OfferRules, load_offer_rules
@@ -54,6 +54,7 @@ def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(profiles.router)
     app.include_router(ingest.router)
+    app.include_router(identity.router)
     app.include_router(metrics.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import APIKeyHeader
 
 from api.auth import KeyRing, Principal, Role
@@ -90,3 +90,12 @@ async def _profile_read(request: Request, caller: ReaderRole) -> ProfileRead:
 
 
 ProfileReadDep = Annotated[ProfileRead, Depends(_profile_read)]
+
+
+def _actor(caller: WriterRole, x_c360_actor: Annotated[str | None, Header(max_length=100)] = None) -> str:
+    """Who makes an identity change, recorded in its evidence: the caller's key name unless the
+    (writer or admin) caller names an end user acting through it."""
+    return x_c360_actor or caller.name
+
+
+ActorDep = Annotated[str, Depends(_actor)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,7 +24,12 @@ from lakehouse.membership import WritebackResult, write_memberships
 from lakehouse.reconcile import ReconcileReport, reconcile
 from lakehouse.segments import load_segment_file
 from lakehouse.tables import Lakehouse
+from operational.identity_rules import IdentityRules
+from operational.match_store import MatchService
+from operational.matching.model import MatchModel
+from operational.matching.schema import PERSON_SCHEMA
 from operational.offers import load_offer_rules
+from operational.resolving_writer import ResolvingWriter
 from operational.store import Store
 from operational.workers import WorkerRegistry
 from operational.writer import ProfileWriter
@@ -52,6 +58,18 @@ def ingest_topics(settings: Settings) -> list[str]:
     return settings.kafka.topics or list(mapping.for_topic())
 
 
+def profile_writer(settings: Settings, store: Store) -> ProfileWriter | ResolvingWriter:
+    """The writer with the configured identity rules, followed by matching when a model is configured."""
+    identity = settings.identity
+    writer = ProfileWriter(store, rules=IdentityRules.from_settings(identity))
+    if identity.match_model is None:
+        return writer
+    model = MatchModel.from_json(PERSON_SCHEMA, json.loads(identity.match_model.read_text()))
+    matcher = MatchService(store, model, identity.join_weight, identity.review_weight)
+    matcher.ensure_indexes()
+    return ResolvingWriter(writer, matcher)
+
+
 @contextmanager
 def ingest_loop(
     settings: Settings, on_batch: Callable[[BatchOutcome], None] | None = None
@@ -77,7 +95,7 @@ def ingest_loop(
         loop = IngestLoop(
             consumer,
             mapping.for_topic(),
-            ProfileWriter(store),
+            profile_writer(settings, store),
             dead_letters,
             batch_size=settings.ingest.batch_size,
             batch_timeout_ms=settings.ingest.batch_timeout_ms,

@@ -123,6 +123,7 @@ class _Server(ABC):
         self.home = home
         self.pid_file = home / f"{self.name}.pid"
         self.log_file = home / f"{self.name}.log"
+        self._process: subprocess.Popen[bytes] | None = None  # set when this object started it
 
     @property
     def port(self) -> int:
@@ -202,13 +203,21 @@ class _Server(ABC):
                 start_new_session=True,
             )
         self.pid_file.write_text(f"{process.pid}\n")
+        self._process = process
 
     def wait_ready(self) -> None:
         """Wait until the server answers, failing fast with the end of its log if it exits instead."""
         pid = self.pid()
 
+        def exited() -> bool:
+            # A server we started is our child: its exit status is certain, where /proc and the pid
+            # file were seen to mislead during start-up ("exited during startup" with an empty log).
+            if self._process is not None:
+                return self._process.poll() is not None
+            return pid is None or _wait_gone(pid, 0)
+
         def answering() -> bool:
-            if pid is None or _wait_gone(pid, 0):  # exited (and reaped)
+            if exited():
                 self.pid_file.unlink(missing_ok=True)
                 raise ServerError(
                     f"{self.name} exited during startup; end of {self.log_file}:\n{_tail(self.log_file)}"

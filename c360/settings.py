@@ -88,6 +88,36 @@ class ApiKeySettings(_Section):
     pii: bool = False
 
 
+class IdentitySettings(_Section):
+    """Identity-resolution rules (operational/identity_rules.py): conservative defaults, because a false
+    merge shows one customer another customer's money, while a missed merge only costs a duplicate."""
+
+    # Identifier types that may join two profiles, strongest first (the order picks the owner of a moved key).
+    merge_types: list[str] = Field(
+        default_factory=lambda: ["customer_id", "account_id", "loyalty_id", "email", "phone"]
+    )
+    # Identifier types that attach to a profile but never join two identified profiles.
+    attach_types: list[str] = Field(default_factory=lambda: ["cookie", "device_id"])
+    # At most this many distinct values of a type per profile; a merge that would exceed it does not
+    # happen, and the contested weaker identifiers move to the new owner instead (reassigned phones).
+    max_per_profile: dict[str, int] = Field(default_factory=lambda: {"customer_id": 1})
+    # An attach identifier seen on more than this many profiles (a family tablet) stops being evidence.
+    attach_max_profiles: int = Field(3, ge=1)
+    # Shared mailboxes never merge: their local part before "@" (or before "+").
+    role_local_parts: list[str] = Field(
+        default_factory=lambda: [
+            "info", "support", "admin", "sales", "contact", "office", "accounts", "billing",
+            "hello", "enquiries", "help", "service", "team", "noreply", "no-reply",
+        ]
+    )  # fmt: skip
+    # Probabilistic matching (operational/matching/): match weight (log2 odds) at or above `join_weight`
+    # joins the record to the profile; between `review_weight` and `join_weight` opens a review item.
+    join_weight: float = 8.0
+    review_weight: float = 2.0
+    # A model estimated from your records (MatchModel.to_json(), docs/IDENTITY.md); None: no matching.
+    match_model: Path | None = None
+
+
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8360
@@ -106,6 +136,7 @@ class Settings(BaseSettings):
     local: LocalServerSettings = Field(default_factory=LocalServerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @classmethod
     def settings_customise_sources(

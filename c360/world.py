@@ -507,7 +507,9 @@ class _Generator:
         self._customer(person, tally, start - start % 1000, version=1)
         structural = 1
         change_ms = None
-        if len(person.phones) > 1:
+        # A changed phone or a second email reaches core banking in a version-2 record: merge keys alone
+        # connect a person, since cookies only attach (operational/identity_rules.py).
+        if len(person.phones) > 1 or len(person.emails) > 1:
             change_ms = start + int(span * (0.3 + 0.6 * rng.random()))
             change_ms -= change_ms % 1000
             self._customer(person, tally, change_ms, version=2)
@@ -515,9 +517,15 @@ class _Generator:
         for cookie in person.cookies:
             self._login(person, tally, start + int(rng.random() * span), cookie, person.emails[0])
             structural += 1
-        if len(person.emails) > 1:
+        if len(person.emails) > 1 and change_ms is not None:  # logs in with it once the bank knows it
             cookie = _pick(rng, person.cookies)
-            self._login(person, tally, start + int(rng.random() * span), cookie, person.emails[1])
+            self._login(
+                person,
+                tally,
+                change_ms + int(rng.random() * (self.now_ms - change_ms)),
+                cookie,
+                person.emails[1],
+            )
             structural += 1
         self._fill(person, tally, start, span, self._extra_events(structural), phone_change=change_ms)
         if self.holdings:
@@ -550,7 +558,8 @@ class _Generator:
                 self._page_view(person, tally, at)
                 budget -= 1
             elif r < 0.76:
-                email = person.emails[0] if rng.random() < 0.8 else _pick(rng, person.emails)
+                known = phone_change is not None and at >= phone_change  # the version-2 record's time
+                email = person.emails[0] if rng.random() < 0.8 or not known else _pick(rng, person.emails)
                 self._login(person, tally, at, _pick(rng, person.cookies), email)
                 budget -= 1
             elif r < 0.78:
@@ -589,7 +598,7 @@ class _Generator:
         value = {
             "customer_no": customer_no,
             "accounts": [_messy_id(rng, a) for a in person.accounts],
-            "email": _messy_email(rng, person.emails[0]),
+            "email": _messy_email(rng, person.emails[0] if version == 1 else person.emails[-1]),
             "mobile": _messy_phone(rng, phone),
             "country": "GB",
             "first_name": person.first_name,

@@ -24,6 +24,11 @@ class ProfileReader:
             doc = self._store.profiles.find_one({"_id": doc["merged_into"]})
         return None
 
+    def live_id(self, profile_id: str) -> str:
+        """The id a profile lives under now (itself unless merged away; unknown ids unchanged)."""
+        doc = self.get(profile_id)
+        return profile_id if doc is None else doc["_id"]
+
     def lookup(self, type_: IdentifierType, value: str) -> dict[str, Any] | None:
         """Normalizes the value exactly as ingest does, so '  Ann@X.com' finds 'ann@x.com'."""
         key = Identifier(type=type_, value=value).key

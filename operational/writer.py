@@ -13,7 +13,7 @@ part of every touched profile is recomputed from its live rows (operational/cdc_
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,9 +26,10 @@ from pymongo.write_concern import WriteConcern
 
 from ingest.events import CanonicalEvent
 from operational.cdc_profile import cdc_profile
+from operational.identity_rules import IdentityRules
 from operational.profile_delta import ProfileDelta
 from operational.row_state import marker_id, plan_rows, row_id
-from operational.stitching import Placement, group, place
+from operational.stitching import Component, Graph, Placement, group, place
 from operational.store import Store
 
 Clock = Callable[[], datetime]
@@ -56,11 +57,15 @@ def event_document(event: CanonicalEvent, profile_id: str | None, now: datetime)
         "attributes": event.attributes,
         "change": None if event.change is None else event.change.model_dump(),
         "profile_id": profile_id,
+        # Where the event first landed, never re-pointed: a split sends it back to that profile's side,
+        # and the lake resolves the same field through merge redirects, so both stores agree.
+        "placed_on": profile_id,
         "ingested_at": now,
     }
 
 
 STATEMENTS_PER_COMMAND = 1_000
+MAX_CARRIERS = 20
 
 
 def update_statements(
@@ -84,9 +89,15 @@ def _statement(
 
 
 class ProfileWriter:
-    def __init__(self, store: Store, clock: Clock = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock = lambda: datetime.now(UTC),
+        rules: IdentityRules | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._rules = rules or IdentityRules.from_settings()
 
     def apply(self, events: Sequence[CanonicalEvent]) -> ApplyResult:
         unique = list({e.event_id: e for e in events}.values())
@@ -114,22 +125,24 @@ class ProfileWriter:
         if not fresh:
             return ApplyResult(0, 0, 0, 0)
         keys = list({i.key for e in fresh for i in e.identifiers})
-        known = {
-            d["_id"]: d["profile_id"]
-            for d in store.identities.find({"_id": {"$in": keys}}, {"profile_id": 1}, session=session)
-        }
+        edges = {d["_id"]: d for d in store.identities.find({"_id": {"$in": keys}}, session=session)}
+        graph = self._graph(edges, session)
         # Deletes and truncates of CDC rows name no customer: they change rows, not identities.
-        components = group([e for e in fresh if e.identifiers], known)
+        components = group([e for e in fresh if e.identifiers], graph, self._rules)
         contested = [pid for c in components if len(c.profiles) > 1 for pid in c.profiles]
         stored = (
             {d["_id"]: d for d in store.profiles.find({"_id": {"$in": contested}}, session=session)}
             if contested
             else {}
         )
+        capped = [pid for c in components if self._capped(c) for pid in c.profiles]
+        graph = replace(graph, held=self._held(capped, session))
         first_seen = {pid: doc.get("first_seen") for pid, doc in stored.items()}
-        placements = [place(c, known, first_seen) for c in components]
+        placements = [place(c, graph, first_seen, self._rules) for c in components]
         now = self._clock()
         self._record_merges(placements, stored, now, session)
+        self._record_moves(placements, now, session)
+        self._record_sightings(placements, edges, session)
         # Deletes and truncates belong to no profile until their rows say whose they were.
         unplaced = [event_document(e, None, now) for e in fresh if not e.identifiers]
         self._write(placements, stored, now, unplaced, session)
@@ -156,6 +169,18 @@ class ProfileWriter:
             for p in merging
         ]
         update_statements(store.identities, retarget, session)
+        shared = [
+            _statement(
+                {"profiles": {"$in": list(p.merged)}}, {"$addToSet": {"profiles": p.profile_id}}, multi=True
+            )
+            for p in merging
+        ] + [
+            _statement(
+                {"profiles": {"$in": list(p.merged)}}, {"$pullAll": {"profiles": list(p.merged)}}, multi=True
+            )
+            for p in merging
+        ]
+        update_statements(store.identities, shared, session)
         update_statements(store.events, retarget, session)
         update_statements(store.cdc_rows, retarget, session)
         redirects = [
@@ -171,7 +196,7 @@ class ProfileWriter:
         store.identity_events.insert_many(
             [
                 {
-                    "_id": f"merge:{loser}:{p.profile_id}",
+                    "_id": f"merge:{loser}:{p.profile_id}:{now.isoformat()}",  # a split may undo it
                     "kind": "merge",
                     "survivor": p.profile_id,
                     "merged": loser,
@@ -184,6 +209,94 @@ class ProfileWriter:
             session=session,
         )
 
+    def _graph(self, edges: dict[str, dict[str, Any]], session: ClientSession) -> Graph:
+        """Owners of the batch's keys, attach keys past their cap, and which owners are identified."""
+        known = {key: doc["profile_id"] for key, doc in edges.items()}
+        saturated = frozenset(key for key, doc in edges.items() if doc.get("saturated"))
+        owners = list({pid for key, pid in known.items() if not self._rules.merges_key(key)})
+        identified = (
+            {d["_id"] for d in self._store.profiles.find(
+                {"_id": {"$in": owners}, "$or": [{"identified": True}, {"ambiguous": True}]}, {"_id": 1},
+                session=session)}
+            if owners
+            else set()
+        )  # fmt: skip
+        return Graph(known, saturated, frozenset(identified))
+
+    def _capped(self, component: Component) -> bool:
+        return len(component.profiles) > 1 or (
+            bool(component.profiles) and any(self._rules.capped(k) for k in component.keys)
+        )
+
+    def _held(self, profile_ids: list[str], session: ClientSession) -> dict[str, frozenset[str]]:
+        """The capped keys (customer ids) each profile owns now."""
+        if not profile_ids:
+            return {}
+        held: dict[str, set[str]] = {}
+        query = {"profile_id": {"$in": profile_ids}, "type": {"$in": list(self._rules.max_per_profile)}}
+        for doc in self._store.identities.find(query, {"profile_id": 1}, session=session):
+            held.setdefault(doc["profile_id"], set()).add(doc["_id"])
+        return {pid: frozenset(keys) for pid, keys in held.items()}
+
+    def _add_identity(
+        self, docs: dict[str, dict[str, Any]], key: str, profile_id: str, now: datetime
+    ) -> None:
+        """`origin` is the profile the key was first seen on: a split gives the key back to its side. A new
+        cookie or role mailbox two people used in one batch is one document listing both."""
+        if key in docs and "profiles" not in docs[key]:  # a contested merge key: the latest record wins
+            docs[key] |= {"profile_id": profile_id, "origin": profile_id}
+            return
+        if key in docs:
+            profiles = docs[key]["profiles"]
+            profiles.append(profile_id)
+            docs[key]["saturated"] = len(profiles) > self._rules.attach_max_profiles
+            return
+        doc = {"_id": key, "profile_id": profile_id, "type": key.split(":", 1)[0], "origin": profile_id}
+        if not self._rules.merges_key(key):
+            doc["profiles"] = [profile_id]
+        docs[key] = doc | {"created_at": now}
+
+    def _record_moves(self, placements: list[Placement], now: datetime, session: ClientSession) -> None:
+        """A contested key (a reassigned phone) moves to its new owner instead of merging two people."""
+        moves = [(p, key, source) for p in placements for key, source in p.moved]
+        if not moves:
+            return
+        store = self._store
+        statements = [
+            _statement({"_id": key}, {"$set": {"profile_id": p.profile_id, "origin": p.profile_id}})
+            for p, key, _ in moves
+        ]
+        update_statements(store.identities, statements, session)
+        docs = []
+        for p, key, source in moves:
+            carriers = [e.event_id for e in p.component.events if key in {i.key for i in e.identifiers}]
+            docs.append(
+                {
+                    "_id": f"move:{key}:{source}:{p.profile_id}:{carriers[0]}",
+                    "kind": "move",
+                    "survivor": p.profile_id,
+                    "from": source,
+                    "key": key,
+                    "evidence": [{"rule": "cap refused the merge", "event_ids": carriers[:MAX_CARRIERS]}],
+                    "at": now,
+                }
+            )
+        store.identity_events.insert_many(docs, session=session)
+
+    def _record_sightings(
+        self, placements: list[Placement], edges: dict[str, dict[str, Any]], session: ClientSession
+    ) -> None:
+        """A known cookie or device seen on one more profile; past the cap it stops being evidence."""
+        statements = []
+        for p in placements:
+            for key in p.attached:
+                profiles = set(edges[key].get("profiles", ())) | {p.profile_id}
+                saturated = len(profiles) > self._rules.attach_max_profiles
+                update = {"$addToSet": {"profiles": p.profile_id}, "$set": {"saturated": saturated}}
+                statements.append(_statement({"_id": key}, update))
+        if statements:
+            update_statements(self._store.identities, statements, session)
+
     def _write(
         self,
         placements: list[Placement],
@@ -193,7 +306,7 @@ class ProfileWriter:
         session: ClientSession,
     ) -> None:
         store = self._store
-        identity_docs = []
+        identity_docs: dict[str, dict[str, Any]] = {}
         updates = []
         for p in placements:
             delta = ProfileDelta()
@@ -202,12 +315,16 @@ class ProfileWriter:
                 event_docs.append(event_document(event, p.profile_id, now))
             for loser in p.merged:
                 delta.add_profile(stored[loser])
-            identity_docs += [
-                {"_id": key, "profile_id": p.profile_id, "created_at": now} for key in p.new_keys
-            ]
-            updates.append(_statement({"_id": p.profile_id}, delta.to_update(now), upsert=True))
+            for key in p.new_keys:
+                self._add_identity(identity_docs, key, p.profile_id, now)
+            update = delta.to_update(now)
+            if p.component.strong:
+                update["$set"]["identified"] = True
+            elif p.ambiguous:
+                update["$set"]["ambiguous"] = True
+            updates.append(_statement({"_id": p.profile_id}, update, upsert=True))
         if identity_docs:
-            store.identities.insert_many(identity_docs, ordered=False, session=session)
+            store.identities.insert_many(list(identity_docs.values()), ordered=False, session=session)
         store.events.insert_many(event_docs, ordered=False, session=session)
         if updates:
             update_statements(store.profiles, updates, session)

@@ -134,6 +134,9 @@ def test_keys_roles_401_403(api: Api) -> None:
         assert api.get(path, role=role).status_code == 200
     denied = api.post(f"/ingest/webhooks/{TOPIC_TICKETS}", ticket(person, 1), role="reader")
     assert denied.status_code == 403 and "writer" in denied.json()["detail"]
+    graph = f"/profiles/{api.profile_id(person)}/identity"  # every identifier and merge evidence
+    assert api.get(graph, role=None).status_code == 401
+    assert [api.get(graph, role=role).status_code for role in ("reader", "pii", "writer")] == [403, 403, 200]
 
 
 def test_reader_sees_personal_data_masked_unless_granted(api: Api) -> None:

@@ -43,17 +43,17 @@ def store(settings: Settings, fresh_db: str) -> Store:
 def test_merge_across_batches_keeps_oldest_id_and_redirects(store: Store) -> None:
     writer = ProfileWriter(store)
     writer.apply([ev(1, ("email", "old@shop.com"), amount="10.01")])
-    writer.apply([ev(5, ("cookie", "ck1"), amount="0.02"), ev(6, ("phone", "+447911123456"))])
+    writer.apply([ev(5, ("loyalty_id", "ck1"), amount="0.02"), ev(6, ("phone", "+447911123456"))])
     reader = ProfileReader(store)
     old_id = reader.lookup("email", "old@shop.com")["_id"]
-    cookie_id = reader.lookup("cookie", "ck1")["_id"]
+    cookie_id = reader.lookup("loyalty_id", "ck1")["_id"]
     phone_id = reader.lookup("phone", "07911 123456")["_id"]
     assert len({old_id, cookie_id, phone_id}) == 3
 
     result = writer.apply(
         [
-            ev(7, ("cookie", "ck1"), ("email", "OLD@shop.com")),
-            ev(8, ("phone", "+447911123456"), ("cookie", "ck1"), amount="100"),
+            ev(7, ("loyalty_id", "ck1"), ("email", "OLD@shop.com")),
+            ev(8, ("phone", "+447911123456"), ("loyalty_id", "ck1"), amount="100"),
         ]
     )
     assert result.merges == 2
@@ -73,13 +73,13 @@ def test_merge_across_batches_keeps_oldest_id_and_redirects(store: Store) -> Non
 
 def test_redirect_chain_collapses_when_survivor_is_merged_again(store: Store) -> None:
     writer = ProfileWriter(store)
-    writer.apply([ev(3, ("cookie", "a"))])
-    writer.apply([ev(2, ("cookie", "b"))])
-    writer.apply([ev(1, ("cookie", "c"))])
+    writer.apply([ev(3, ("loyalty_id", "a"))])
+    writer.apply([ev(2, ("loyalty_id", "b"))])
+    writer.apply([ev(1, ("loyalty_id", "c"))])
     reader = ProfileReader(store)
-    a, b, c = (reader.lookup("cookie", x)["_id"] for x in "abc")
-    writer.apply([ev(4, ("cookie", "a"), ("cookie", "b"))])  # a into b (b is older)
-    writer.apply([ev(5, ("cookie", "b"), ("cookie", "c"))])  # b into c
+    a, b, c = (reader.lookup("loyalty_id", x)["_id"] for x in "abc")
+    writer.apply([ev(4, ("loyalty_id", "a"), ("loyalty_id", "b"))])  # a into b (b is older)
+    writer.apply([ev(5, ("loyalty_id", "b"), ("loyalty_id", "c"))])  # b into c
     assert store.profiles.find_one({"_id": a})["merged_into"] == c
     assert store.profiles.find_one({"_id": b})["merged_into"] == c
     assert reader.get(a)["_id"] == c

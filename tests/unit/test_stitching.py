@@ -4,8 +4,9 @@ from decimal import Decimal
 from bson.decimal128 import Decimal128
 
 from ingest.events import build_event
+from operational.identity_rules import IdentityRules
 from operational.profile_delta import ProfileDelta, identifier_field
-from operational.stitching import group, new_profile_id, place
+from operational.stitching import Graph, group, new_profile_id, place
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -24,6 +25,9 @@ def ev(
     )
 
 
+RULES = IdentityRules.from_settings()
+
+
 def test_events_sharing_identifiers_transitively_form_one_component() -> None:
     events = [
         ev(1, ("cookie", "c1")),
@@ -31,32 +35,35 @@ def test_events_sharing_identifiers_transitively_form_one_component() -> None:
         ev(3, ("email", "a@b.co")),
         ev(4, ("cookie", "c2")),
     ]
-    comps = sorted(group(events, {}), key=lambda c: len(c.events))
+    comps = sorted(group(events, Graph(), RULES), key=lambda c: len(c.events))
     assert [sorted(e.event_id for e in c.events) for c in comps] == [["e4"], ["e1", "e2", "e3"]]
     assert comps[1].keys == {"cookie:c1", "email:a@b.co"}
 
 
-def test_new_component_gets_id_from_smallest_key_whatever_the_order() -> None:
+def test_new_component_gets_id_from_smallest_merge_key_whatever_the_order() -> None:
     a = [ev(1, ("email", "z@b.co")), ev(2, ("email", "z@b.co"), ("cookie", "c9"))]
-    placed = [place(c, {}, {}) for c in group(a, {})] + [place(c, {}, {}) for c in group(a[::-1], {})]
-    assert {p.profile_id for p in placed} == {new_profile_id("cookie:c9")}
+    placed = [place(c, Graph(), {}, RULES) for c in group(a, Graph(), RULES)]
+    placed += [place(c, Graph(), {}, RULES) for c in group(a[::-1], Graph(), RULES)]
+    assert {p.profile_id for p in placed} == {new_profile_id("email:z@b.co")}  # named after a merge key
     assert placed[0].new_keys == ("cookie:c9", "email:z@b.co") and placed[0].merged == ()
 
 
 def test_bridge_event_merges_known_profiles_oldest_survives() -> None:
-    known = {"cookie:c1": "pnew", "email:a@b.co": "pold", "phone:+447911123456": "pold"}
+    graph = Graph({"phone:+447911123456": "pnew", "email:a@b.co": "pold"})
     first_seen = {"pnew": T0 + timedelta(days=3), "pold": T0}
-    comps = group([ev(5, ("cookie", "c1"), ("email", "a@b.co"))], known)
+    comps = group([ev(5, ("phone", "+447911123456"), ("email", "a@b.co"))], graph, RULES)
     assert len(comps) == 1
-    placement = place(comps[0], known, first_seen)
+    placement = place(comps[0], graph, first_seen, RULES)
     assert (placement.profile_id, placement.merged, placement.new_keys) == ("pold", ("pnew",), ())
-    assert placement.component.evidence == [{"event_id": "e5", "identifiers": ["cookie:c1", "email:a@b.co"]}]
+    identifiers = ["phone:+447911123456", "email:a@b.co"]
+    rule = "shared identifier"
+    assert placement.component.evidence == [{"event_id": "e5", "identifiers": identifiers, "rule": rule}]
 
 
 def test_age_tie_broken_by_id() -> None:
-    known = {"cookie:c1": "pb", "cookie:c2": "pa"}
-    comps = group([ev(1, ("cookie", "c1"), ("cookie", "c2"))], known)
-    assert place(comps[0], known, {"pa": T0, "pb": T0}).profile_id == "pa"
+    graph = Graph({"email:x@b.co": "pb", "loyalty_id:l2": "pa"})
+    comps = group([ev(1, ("email", "x@b.co"), ("loyalty_id", "l2"))], graph, RULES)
+    assert place(comps[0], graph, {"pa": T0, "pb": T0}, RULES).profile_id == "pa"
 
 
 def test_delta_counts_sums_and_spans() -> None:

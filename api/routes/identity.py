@@ -1,0 +1,90 @@
+"""Identity endpoints: explain a profile's identity graph, merge and split profiles, and work the review
+queue of grey-zone matches. Every write names its actor (`ActorDep`, the one place where write
+permission is checked) and is recorded as an identity event with its evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+
+from api.deps import ActorDep, StoreDep, require
+from api.identity_schemas import (
+    IdentityChangeOut,
+    IdentityEventOut,
+    IdentityGraphOut,
+    MergeIn,
+    ReviewOut,
+    SplitIn,
+)
+from api.routes.profiles import ProfileId
+from operational.identity_graph import identity_graph
+from operational.identity_ops import IdentityChange, IdentityConflict, IdentityEditor
+from operational.reviews import ReviewQueue
+
+# The identity graph shows every identifier and the evidence of every merge: identity stewards only.
+router = APIRouter(tags=["identity"], dependencies=[Depends(require("writer"))])
+ReviewId = Annotated[str, Path(pattern=r"^review:[\w.:-]{1,200}$", description="A review item id")]
+
+
+@router.get("/profiles/{profile_id}/identity", response_model=IdentityGraphOut, summary="Explain a profile")
+def explain(store: StoreDep, profile_id: ProfileId) -> IdentityGraphOut:
+    graph = identity_graph(store, profile_id)
+    if graph is None:
+        raise HTTPException(404, f"profile {profile_id} not found")
+    return IdentityGraphOut(
+        **{k: graph[k] for k in ("profile_id", "requested_id", "merged_from", "identifiers")},
+        history=[IdentityEventOut.from_document(d) for d in graph["history"]],
+        pending_reviews=[ReviewOut.from_document(d) for d in graph["pending_reviews"]],
+    )
+
+
+@router.post(
+    "/profiles/{profile_id}/merge", response_model=IdentityChangeOut, summary="Merge another profile in"
+)
+def merge(store: StoreDep, actor: ActorDep, profile_id: ProfileId, body: MergeIn) -> IdentityChangeOut:
+    evidence = {"rule": "manual merge", "reason": body.reason, "actor": actor}
+    return _out(_change(lambda: IdentityEditor(store).merge(profile_id, body.other, evidence)))
+
+
+@router.post("/profiles/{profile_id}/split", response_model=IdentityChangeOut, summary="Undo a merge")
+def split(store: StoreDep, actor: ActorDep, profile_id: ProfileId, body: SplitIn) -> IdentityChangeOut:
+    evidence = {"rule": "manual split", "reason": body.reason, "actor": actor}
+    return _out(_change(lambda: IdentityEditor(store).split(profile_id, body.merged, evidence)))
+
+
+@router.get("/identity/reviews", response_model=list[ReviewOut], summary="Grey-zone matches for a person")
+def reviews(
+    store: StoreDep,
+    status: Annotated[str, Query(pattern="^(pending|accepted|rejected)$")] = "pending",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ReviewOut]:
+    return [ReviewOut.from_document(d) for d in ReviewQueue(store).list(status, limit=limit)]
+
+
+@router.post("/identity/reviews/{review_id}/accept", response_model=IdentityChangeOut, summary="Merge them")
+def accept(store: StoreDep, actor: ActorDep, review_id: ReviewId) -> IdentityChangeOut:
+    return _out(_change(lambda: ReviewQueue(store).accept(review_id, actor)))
+
+
+@router.post("/identity/reviews/{review_id}/reject", status_code=204, summary="Keep them apart")
+def reject(store: StoreDep, actor: ActorDep, review_id: ReviewId) -> None:
+    _change(lambda: ReviewQueue(store).reject(review_id, actor))
+
+
+T = TypeVar("T")
+
+
+def _change(work: Callable[[], T]) -> T:
+    """Domain refusals become 404 (unknown review) and 409 (does not fit the graph), never a 500."""
+    try:
+        return work()
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except IdentityConflict as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+def _out(change: IdentityChange) -> IdentityChangeOut:
+    return IdentityChangeOut(**vars(change))
