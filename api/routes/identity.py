@@ -1,6 +1,7 @@
 """Identity endpoints: explain a profile's identity graph, merge and split profiles, and work the review
-queue of grey-zone matches. Every write names its actor (`ActorDep`, the one place where write
-permission is checked) and is recorded as an identity event with its evidence."""
+queue of grey-zone matches. Every route needs a writer or admin API key (identity stewards: the graph
+shows every identifier); every write names its actor (`ActorDep`: the key's name, or `X-C360-Actor`)
+and is recorded as an identity event with its evidence."""
 
 from __future__ import annotations
 
