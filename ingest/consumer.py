@@ -231,9 +231,10 @@ class IngestLoop:
                 log.error("MongoDB unavailable (%s); retrying the batch in %.1fs", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
-            except REFUSED_BY_STORE:
+            except REFUSED_BY_STORE as exc:
                 if len(good) == 1:
                     raise
+                log.warning("MongoDB refused a batch of %d (%s); isolating it event by event", len(good), exc)
                 return self._apply_one_by_one(good, stop)
 
     def _apply_one_by_one(self, good: list[Translated], stop: threading.Event | None) -> WriteResult:

@@ -88,6 +88,9 @@ class Store:
                 if exc.code != NAMESPACE_EXISTS:  # another process created it a moment ago
                     raise
         self.identities.create_index([("profile_id", ASCENDING)])
+        # A merge re-points the shared keys (cookies, devices) listing the merged profile: without this
+        # index each merge scanned every identity inside the batch's transaction.
+        self.identities.create_index([("profiles", ASCENDING)], sparse=True)
         self.events.create_index([("profile_id", ASCENDING), ("occurred_at", DESCENDING)])
         self.profiles.create_index([("merged_into", ASCENDING)], sparse=True)
         self.profiles.create_index([("search_names", ASCENDING)], sparse=True)
