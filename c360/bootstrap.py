@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -35,6 +36,8 @@ from operational.workers import WorkerRegistry
 from operational.writer import ProfileWriter
 from sync.runner import LakeSync
 from sync.stream import OnCommit
+
+log = logging.getLogger(__name__)
 
 
 def mongo_client(settings: Settings) -> MongoClient:
@@ -135,6 +138,8 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
             settings.ingest.max_message_bytes,
         )
         keys = KeyRing((k.name, k.key.get_secret_value(), k.role, k.pii) for k in settings.api.keys)
+        if not settings.api.keys:
+            log.warning("api.keys is empty: the API is open and every caller is admin (development only)")
         services = ApiServices(
             keys, offer_rules=load_offer_rules(settings.api.offers_file), webhooks=webhooks
         )

@@ -14,9 +14,10 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bson.errors import BSONError
 from kafka import KafkaConsumer
@@ -30,7 +31,7 @@ from ingest.events import CanonicalEvent
 from ingest.mappings import SourceMapping, TableMapping
 from ingest.records import DeadLetter, Skipped, SourceRecord, translate
 from operational.workers import WorkerRegistry
-from operational.writer import ProfileWriter
+from operational.writer import ApplyResult
 
 log = logging.getLogger(__name__)
 # What MongoDB or the BSON encoder refuse in an event itself (not a passing outage): dead-letter it.
@@ -41,6 +42,14 @@ POLL_SLICE_MS = 20
 
 
 Translated = tuple[SourceRecord, CanonicalEvent]
+
+
+class EventWriter(Protocol):
+    """The profile writer, or the resolving writer that runs probabilistic matching after it."""
+
+    def apply(self, events: Sequence[CanonicalEvent]) -> ApplyResult: ...
+
+
 WriteResult = tuple[int, int, list[DeadLetter]]
 
 
@@ -85,7 +94,7 @@ class IngestLoop:
         self,
         consumer: KafkaConsumer,
         mappings: dict[str, SourceMapping | TableMapping],
-        writer: ProfileWriter,
+        writer: EventWriter,
         dead_letters: DeadLetterSink,
         *,
         batch_size: int,

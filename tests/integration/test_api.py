@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,7 +12,8 @@ from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
 from api.app import create_app
-from c360.settings import Settings
+from c360.bootstrap import api_app
+from c360.settings import ApiKeySettings, Settings
 from ingest.events import build_event
 from operational.store import Store
 from operational.workers import WorkerRegistry
@@ -143,3 +145,19 @@ def test_metrics_exposed_for_prometheus(client: TestClient) -> None:
 def test_openapi_is_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     assert "/profiles/lookup" in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize("keys", [[], [{"name": "ops", "key": "k" * 32, "role": "reader"}]])
+def test_an_open_api_says_so_at_start(
+    settings: Settings, fresh_db: str, keys: list[dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    configured = settings.model_copy(
+        update={
+            "mongo": settings.mongo.model_copy(update={"database": fresh_db}),
+            "api": settings.api.model_copy(update={"keys": [ApiKeySettings(**k) for k in keys]}),
+        }
+    )
+    with caplog.at_level(logging.WARNING, logger="c360.bootstrap"), api_app(configured):
+        pass
+    warned = any("every caller is admin" in r.getMessage() for r in caplog.records)
+    assert warned is (not keys)
