@@ -99,7 +99,14 @@ class IdentityEditor:
         folded = store.profiles.find_one({"_id": merged}, session=session)
         if folded is None or folded.get("merged_into") != survivor:
             raise IdentityConflict(f"{merged} is not merged into {survivor}")
-        history = store.identity_events.find({"kind": {"$in": ["merge", "split"]}}, session=session)
+        # Every profile folded into the survivor redirects straight to it, so the lineage to replay is
+        # the merges and splits of that family alone, not the whole history.
+        family = [survivor] + [
+            d["_id"] for d in store.profiles.find({"merged_into": survivor}, {"_id": 1}, session=session)
+        ]
+        history = store.identity_events.find(
+            {"merged": {"$in": family}, "kind": {"$in": ["merge", "split"]}}, session=session
+        )
         tree = parents(history)
         if tree.get(merged) is None:
             raise IdentityConflict(f"no merge of {merged} into {survivor} is on record")

@@ -119,3 +119,29 @@ def test_manual_merge_refuses_two_customer_ids(store: Store) -> None:
         editor.merge(a, b, {"reason": "wrong", "actor": "test"})
     with pytest.raises(IdentityConflict, match="not merged"):
         editor.split(a, b, {"reason": "wrong", "actor": "test"})
+
+
+def test_split_of_a_nested_merge_takes_its_own_merges_along(store: Store) -> None:
+    """a <- b <- c: splitting b off a gives b back its own events and c's, while c stays folded into b;
+    unrelated merges elsewhere (d <- e) are history the split must not read into the family."""
+    writer, reader, editor = ProfileWriter(store), ProfileReader(store), IdentityEditor(store)
+    people = {
+        name: [ev(n, ("email", f"{name}@x.com")) for n in range(start, start + 12, 3)]
+        for name, start in (("a", 1), ("b", 200), ("c", 400), ("d", 600), ("e", 800))
+    }
+    writer.apply([e for events in people.values() for e in events])
+    pid = {name: reader.lookup("email", f"{name}@x.com")["_id"] for name in people}
+    editor.merge(pid["d"], pid["e"], {"reason": "elsewhere", "actor": "test"})
+    editor.merge(pid["b"], pid["c"], {"reason": "first", "actor": "test"})
+    editor.merge(pid["a"], pid["b"], {"reason": "second", "actor": "test"})
+    assert observed(reader.get(pid["a"])) == recompute(people["a"] + people["b"] + people["c"])
+
+    editor.split(pid["a"], pid["b"], {"reason": "undo the second", "actor": "test"})
+    assert observed(reader.get(pid["a"])) == recompute(people["a"])
+    assert observed(reader.get(pid["b"])) == recompute(people["b"] + people["c"])
+    assert reader.lookup("email", "c@x.com")["_id"] == pid["b"]
+    assert observed(reader.get(pid["d"])) == recompute(people["d"] + people["e"])
+
+    editor.split(pid["b"], pid["c"], {"reason": "undo the first", "actor": "test"})
+    assert observed(reader.get(pid["b"])) == recompute(people["b"])
+    assert observed(reader.get(pid["c"])) == recompute(people["c"])
