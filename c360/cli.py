@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from c360.commands import connect, demo, dev, ingest, reconcile, segments, serve, sql, sync, world
+from c360.commands import connect, demo, dev, ingest, reconcile, segments, serve, sql, sync, trim, world
 
 app = typer.Typer(
     help="c360: real-time Customer 360 profiles from Kafka into MongoDB, served over REST.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",  # help paragraphs reflow to the terminal; indented lines stay code
 )
 app.add_typer(dev.app, name="dev")
 app.add_typer(ingest.app, name="ingest")
@@ -18,6 +19,7 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(segments.export_app, name="export")
 app.command()(sql.sql)
 app.command()(reconcile.reconcile)
+app.command()(trim.trim)
 app.command()(serve.serve)
 app.command()(demo.demo)
 app.command()(connect.connect)

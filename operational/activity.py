@@ -7,6 +7,7 @@ under `$min`/`$max`, and capped lists kept sorted by `$push` with `$sort` and `$
 derived fields are evaluated against the clock when the profile is read (operational/profile_view.py),
 so a 90-day window loses a 91-day-old transaction without any new event.
 
+    daily_from: "2026-08-22"  the oldest day bucket, for trimming (operational/trim.py)
     daily:    {"2026-11-20": {n: {<type>: count},
                               tx: {vol, debit_n, debit_sum, ch: {<channel>: n}, mcc: {<category>: n}},
                               svc: {sentiment, sentiment_n, complaints}}}   sentiment in hundredths
@@ -69,6 +70,7 @@ class ActivityDelta:
         at, attrs = event.occurred_at, event.attributes
         day = f"daily.{day_key(at)}"
         self._inc(f"{day}.n.{event.type}", 1)
+        self._min("daily_from", day_key(at))
         self._max(f"last.{event.type}", at)
         self._push("timeline", timeline_entry(event))
         for name in TRAIT_FIELDS:
@@ -88,6 +90,8 @@ class ActivityDelta:
         """Fold in a stored profile being merged into this one: every part is associative."""
         for path, value in _leaves(doc.get("daily", {}), "daily"):
             self._inc(path, value)
+        if doc.get("daily_from") is not None:
+            self._min("daily_from", doc["daily_from"])
         for path, value in _leaves(doc.get("retail", {}), "retail"):
             self._inc(path, value)
         for event_type, at in doc.get("last", {}).items():

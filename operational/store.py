@@ -94,6 +94,7 @@ class Store:
         self.events.create_index([("profile_id", ASCENDING), ("occurred_at", DESCENDING)])
         self.profiles.create_index([("merged_into", ASCENDING)], sparse=True)
         self.profiles.create_index([("search_names", ASCENDING)], sparse=True)
+        self.profiles.create_index([("daily_from", ASCENDING)], sparse=True)  # operational/trim.py
         self.identity_events.create_index([("survivor", ASCENDING)])
         self.identity_events.create_index([("merged", ASCENDING)])
         self.cdc_rows.create_index([("profile_id", ASCENDING)], sparse=True)

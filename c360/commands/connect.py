@@ -24,7 +24,7 @@ def connect(
 
     For local use and tests (production runs Debezium on Kafka Connect). Needs Java 17 and the `cdc`
     extra. Changes go to kafka.bootstrap_servers, to the topics Debezium names
-    (<topic.prefix>.<schema>.<table>) that the mapping file's `tables` read. Offsets are kept in
+    (`<topic.prefix>.<schema>.<table>`) that the mapping file's `tables` read. Offsets are kept in
     `offsets_file` (relative paths are relative to the config file): stop it with Ctrl-C and start it
     again, and it resumes where it stopped. c360 sets converter.schemas.enable=false,
     skipped.operations=none, poll.interval.ms=20, decimal.handling.mode=string unless the file says

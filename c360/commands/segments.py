@@ -40,7 +40,7 @@ def export_segments(
     ] = None,
 ) -> None:
     """Write every segment's audience as Parquet and CSV plus manifest.json under
-    lake.exports_path/<date>/. Marketing segments leave out people without marketing consent. A past
+    `lake.exports_path/<date>/`. Marketing segments leave out people without marketing consent. A past
     date is read by Delta time travel, so rerunning it writes identical files.
 
     Example (cron, 02:00 every night, yesterday's date):

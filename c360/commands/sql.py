@@ -23,7 +23,7 @@ def sql(
     format: Annotated[
         Format | None, typer.Option("--format", help="Write the full result as csv, parquet or json lines.")
     ] = None,
-    output: Annotated[Path | None, typer.Option(help="File to write (default: result.<format>).")] = None,
+    output: Annotated[Path | None, typer.Option(help="File to write (default: `result.<format>`).")] = None,
 ) -> None:
     """Query the Delta tables with DuckDB SQL.
 
