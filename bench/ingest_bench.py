@@ -50,7 +50,8 @@ from c360.servers import LocalServers, ServerError, kafka_bootstrap, mongo_uri
 from c360.settings import Settings, load_settings
 from c360.world import DEFAULT_SEED, Message, generate_world
 from ingest.consumer import BatchOutcome, IngestLoop
-from ingest.mappings import DEFAULT_MAPPING_FILE
+from ingest.mappings import DEFAULT_MAPPING_FILE, load_mapping_file
+from ingest.records import SourceRecord, translate
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -90,6 +91,8 @@ class Result:
     raw_wall_s: float
     # The least any sink that stores each record pays: kafka-python + json.loads + pymongo insert_many.
     raw_sink_msgs_per_s: float
+    # The pipeline's own parsing, mapping and validation without any store: consume + translate().
+    translate_msgs_per_s: float
     e2e_events_per_s: float
     e2e_wall_s: float
     e2e_events_per_s_by_tenth: list[int]  # does the rate hold up as the database grows?
@@ -223,6 +226,8 @@ def _run(settings: Settings, prefix: str, plan: Plan, command: str) -> Result:
         sink_rate, _ = _raw_consume(settings, topics, n, sink=_raw_sink(scratch["records"]), label="raw sink")
         client.drop_database(scratch.name)
     console.print(f"raw sink (consume + json.loads + insert_many): {sink_rate:,.0f} msg/s")
+    translate_rate, _ = _raw_consume(settings, topics, n, sink=_translator(settings), label="translate")
+    console.print(f"consume + translate (no store): {translate_rate:,.0f} msg/s")
 
     commits: list[tuple[float, int]] = []  # (monotonic time of the commit, records in the batch)
     fresh: list[float] = []
@@ -259,6 +264,7 @@ def _run(settings: Settings, prefix: str, plan: Plan, command: str) -> Result:
             raw_msgs_per_s=raw_rate,
             raw_wall_s=raw_wall,
             raw_sink_msgs_per_s=sink_rate,
+            translate_msgs_per_s=translate_rate,
             e2e_events_per_s=e2e_rate,
             e2e_wall_s=last_at - entered,
             e2e_events_per_s_by_tenth=tenths,
@@ -306,6 +312,18 @@ def _raw_sink(collection: Collection) -> Callable[[list[ConsumerRecord]], None]:
 
     def sink(records: list[ConsumerRecord]) -> None:
         majority.insert_many([json.loads(r.value) for r in records], ordered=False)
+
+    return sink
+
+
+def _translator(settings: Settings) -> Callable[[list[ConsumerRecord]], None]:
+    """Each record through the ingest loop's translate(): JSON, mapping, normalization, the event model."""
+    mappings = load_mapping_file(settings.ingest.mapping_file).for_topic()
+    limit = settings.ingest.max_message_bytes
+
+    def sink(records: list[ConsumerRecord]) -> None:
+        for r in records:
+            translate(SourceRecord.of(r), mappings, limit)
 
     return sink
 
@@ -594,6 +612,7 @@ def _report(result: Result, docs: bool) -> None:
     table.add_row("raw consume (kafka-python)", f"{result.raw_msgs_per_s:,.0f} msg/s", "")
     sink = f"{result.raw_sink_msgs_per_s:,.0f} msg/s"
     table.add_row("raw sink (+ json.loads + pymongo insert_many)", sink, "")
+    table.add_row("consume + translate (no store)", f"{result.translate_msgs_per_s:,.0f} msg/s", "")
     table.add_row("end-to-end ingest", f"{result.e2e_events_per_s:,.0f} events/s", "")
     table.add_row("ratio e2e / raw", f"{result.ratio:.1%}", _bar(result.ratio >= RATIO_BAR, ">= 50%"))
     if fresh:
@@ -645,7 +664,7 @@ def _append_docs_row(result: Result) -> None:
     row = (
         f"| {result.date} | {result.machine} | {result.code} | `{result.command}` | {result.events:,} | "
         f"{result.batch_size} / {result.partitions} | {result.raw_msgs_per_s:,.0f} | "
-        f"{result.raw_sink_msgs_per_s:,.0f} | "
+        f"{result.raw_sink_msgs_per_s:,.0f} | {result.translate_msgs_per_s:,.0f} | "
         f"{result.e2e_events_per_s:,.0f} | {result.ratio:.1%} | {freshness} | {bars}; check {check} |\n"
     )
     DOCS_FILE.write_text(text.replace(DOCS_END_MARKER, row + DOCS_END_MARKER, 1))

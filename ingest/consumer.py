@@ -199,9 +199,7 @@ class IngestLoop:
                 timeout_ms=min(remaining_ms, POLL_SLICE_MS), max_records=self._batch_size - len(records)
             )
             for batch in polled.values():
-                records += [
-                    SourceRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in batch
-                ]
+                records += [SourceRecord.of(r) for r in batch]
             if self._in_flight is not None and self._in_flight.write.done():
                 self.drain(stop)
             if records and (self._in_flight is None or not polled):

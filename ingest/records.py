@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from kafka.consumer.fetcher import ConsumerRecord
+
 from ingest.cdc import change_to_canonical
 from ingest.errors import DecodeError, IngestError
 from ingest.events import CanonicalEvent
@@ -23,6 +25,10 @@ class SourceRecord:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int
+
+    @classmethod
+    def of(cls, record: ConsumerRecord) -> SourceRecord:
+        return cls(record.topic, record.partition, record.offset, record.key, record.value, record.timestamp)
 
 
 @dataclass(frozen=True)
