@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from bson.codec_options import CodecOptions
 from bson.timestamp import Timestamp
 from pymongo.collection import Collection
@@ -29,6 +28,7 @@ from pymongo.errors import OperationFailure
 from c360.settings import LakeSettings
 from sync import metrics
 from sync.convert import Position, change_time, rows_to_table
+from sync.current import CurrentTable
 from sync.delta_target import Checkpoint, DeltaTarget
 from sync.feed import ChangeFeed
 from sync.tables import Table
@@ -87,21 +87,19 @@ class CollectionSync:
         target: DeltaTarget,
         settings: LakeSettings,
         on_commit: OnCommit,
-        current: DeltaTarget | None = None,
+        current: CurrentTable | None = None,
     ) -> None:
         self._coll = collection.with_options(codec_options=RAW_CODEC)
         self._spec = spec
         self._target = target
-        self._current = current  # profiles_current, kept by merge after each profile_changes commit
+        self._current = current  # profiles_current, merged from this stream's table by its owner
         self._settings = settings
         self._on_commit = on_commit
         self._feed: ChangeFeed | None = None
         self._buffer: list[dict[str, Any]] = []
         self._first_at = 0.0
         self._commits = 0
-        self._merged_at = 0.0
         self.checkpoint = target.checkpoint()
-        self._catch_up_current()
         if self.checkpoint.epoch < 0:
             self._new_epoch()
 
@@ -112,8 +110,6 @@ class CollectionSync:
     def step(self) -> None:
         """Do a little work: one snapshot chunk, or pull what the stream has ready and commit when due."""
         try:
-            if time.monotonic() - self._merged_at >= self._settings.current_every_seconds:
-                self._catch_up_current()
             if self.checkpoint.phase == "snapshot":
                 self._snapshot_chunk()
                 return
@@ -132,7 +128,6 @@ class CollectionSync:
         """Commit what is buffered, then stop reading."""
         if self._buffer and self.checkpoint.phase == "stream":
             self._flush()
-        self._catch_up_current()
         self._close_stream()
         self._target.wait_compaction()
 
@@ -254,9 +249,8 @@ class CollectionSync:
         """Stream from right after the snapshot time; rows an older epoch left in the current table
         for documents that no longer exist go."""
         cp = self.checkpoint
-        self._catch_up_current()
         if self._current is not None and cp.epoch > 0:
-            self._current.delete(f"sync_epoch < {cp.epoch}")
+            self._current.drop_epochs_before(cp.epoch)
         self.checkpoint = Checkpoint(
             batch=cp.batch, epoch=cp.epoch, phase="stream", snapshot_at=cp.snapshot_at, token=None
         )
@@ -303,29 +297,8 @@ class CollectionSync:
         if self._commits % self._settings.compact_every == 0:
             self._target.compact_in_background()  # profile_changes, identity_changes, events: appends
             if self._current is not None:
-                self._current.compact()
+                self._current.compact_soon()
         self._on_commit(BatchReport(name, cp.batch, cp.epoch, data.num_rows, errors, skipped, lags))
-
-    def _catch_up_current(self) -> None:
-        """Merge the batches profile_changes holds and profiles_current does not yet (every
-        lake.current_every_seconds, at start, and at close), newest row per profile winning."""
-        self._merged_at = time.monotonic()
-        current, target = self._current, self._target
-        if current is None or current.batch >= target.batch:
-            return
-        reader = target.delta.scan(predicate=f"sync_batch > {current.batch} AND sync_batch <= {target.batch}")
-        rows = pa.RecordBatchReader.from_stream(reader).read_all()
-        if rows.num_rows == 0:  # only an epoch's start: a merge without rows would commit nothing
-            return
-        rows = rows.select(target.table.schema.names).cast(target.table.schema)
-        current.merge_latest(latest_per_key(rows, target.table.key), target.batch)
-
-
-def latest_per_key(rows: pa.Table, key: str) -> pa.Table:
-    """The row with the highest `seq` for each non-null key."""
-    ordered = rows.filter(pc.is_valid(rows.column(key))).sort_by("seq")
-    last = {k: i for i, k in enumerate(ordered.column(key).to_pylist())}
-    return ordered.take(sorted(last.values()))
 
 
 def _after(at: Timestamp | None) -> Timestamp:

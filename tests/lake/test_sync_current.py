@@ -1,0 +1,118 @@
+"""profiles_current is merged by its own thread in `sync run`: while the sync runs it reaches the newest
+version of every profile, SIGKILLs that land mid-merge leave nothing lost or doubled in it, and a merge
+that cannot commit stops the sync with its error."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from c360.settings import Settings
+from c360.world import generate_world
+from c360.world_events import world_events
+from operational.store import Store
+from sync.delta_target import ConcurrentSyncError, DeltaTarget
+from sync.runner import LakeSync
+from sync.tables import PROFILES_CURRENT
+from tests.lake.support import apply, assert_delta_holds_every_change_once, read
+
+pytestmark = pytest.mark.e2e
+
+LIVES = 6
+
+
+def test_a_running_sync_keeps_profiles_current_through_kills(lake_settings: Settings, store: Store) -> None:
+    events = world_events(generate_world(people=300, events_per_person=10, seed=65))
+    lake = lake_settings.lake.path
+    env = {
+        **os.environ,
+        "C360_MONGO__URI": lake_settings.mongo.uri,
+        "C360_MONGO__DATABASE": lake_settings.mongo.database,
+        "C360_LAKE__PATH": str(lake),
+        "C360_LAKE__BATCH_SIZE": "200",
+        "C360_LAKE__BATCH_MAX_SECONDS": "0.2",
+        "C360_LAKE__CURRENT_EVERY_SECONDS": "0.1",
+        "C360_LAKE__COMPACT_EVERY": "4",
+    }
+    rng = random.Random(65)
+    part = len(events) // (LIVES + 1) + 1
+    for life in range(LIVES):  # each life: changes arrive, profiles_current merges, then a SIGKILL
+        merges = _merges(lake)
+        with _sync_process(env) as proc:
+            apply(store, events[life * part : (life + 1) * part], batch=50)
+            _wait_for(lambda m=merges: _merges(lake) > m, proc)
+            time.sleep(rng.uniform(0, 0.3))
+
+    with _sync_process(env) as proc:  # killed too: no close() catches up for it, only the worker
+        apply(store, events[LIVES * part :], batch=50)
+        _wait_for(lambda: _current(lake) == _latest(store), proc)
+    assert_delta_holds_every_change_once(store, lake)
+    assert _current(lake) == _latest(store)
+
+
+def test_a_merge_that_cannot_commit_stops_the_sync_with_its_error(
+    lake_settings: Settings, store: Store
+) -> None:
+    apply(store, world_events(generate_world(people=100, events_per_person=6, seed=66)), batch=100)
+    settings = lake_settings.lake.model_copy(update={"current_every_seconds": 0.05})
+    sync = LakeSync(store, settings)
+    rogue = DeltaTarget(settings.path, PROFILES_CURRENT, settings.app_id)  # a second sync, same app id
+    rogue.merge_latest(PROFILES_CURRENT.schema.empty_table(), rogue.batch + 1)
+    stop = threading.Event()
+    deadline = threading.Timer(30, stop.set)
+    deadline.start()
+    try:
+        with pytest.raises(ConcurrentSyncError):
+            sync.run(stop)
+        assert deadline.is_alive(), "the sync ran on until stopped: the failed merge did not stop it"
+    finally:
+        deadline.cancel()
+
+
+@contextmanager
+def _sync_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """`c360 sync run` in a child process, killed with SIGKILL on leaving the block."""
+    command = [sys.executable, "-m", "c360.cli", "sync", "run", "--quiet"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def _wait_for(done: Callable[[], bool], proc: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        assert time.monotonic() < deadline, f"not reached in {timeout_s} s"
+        time.sleep(0.05)
+
+
+def _merges(lake: Path) -> int:
+    """Commits to profiles_current (counting log files needs no Delta reader)."""
+    log = lake / "profiles_current" / "_delta_log"
+    return sum(f.endswith(".json") for f in os.listdir(log)) if log.exists() else 0
+
+
+def _current(lake: Path) -> list[tuple[str, int | None]]:
+    if not (lake / "profiles_current" / "_delta_log").exists():
+        return []
+    rows = read(lake, "profiles_current", ["profile_id", "version"]).to_pylist()
+    return sorted((r["profile_id"], r["version"]) for r in rows)
+
+
+def _latest(store: Store) -> list[tuple[str, int | None]]:
+    return sorted((d["_id"], d.get("version")) for d in store.profiles.find({}, {"version": 1}))
