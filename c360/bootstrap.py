@@ -110,6 +110,7 @@ def ingest_loop(
             yield loop
             loop.close()
         finally:
+            loop.abandon()  # after close() a no-op; after an error, no write outlives the store
             consumer.close(autocommit=False)
             dead_letters.close()
 

@@ -23,7 +23,7 @@ from bson.errors import BSONError
 from kafka import KafkaConsumer
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, InvalidOperation, PyMongoError
 
 from ingest import metrics
 from ingest.deadletter import DeadLetterSink
@@ -117,6 +117,7 @@ class IngestLoop:
         self._last_beat = 0.0
         # One writer thread: MongoDB work of batch N overlaps polling and translating batch N+1, while
         # batches still apply in order and offsets are committed only from this (the polling) thread.
+        self._abandoned = threading.Event()
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="c360-writer")
         self._in_flight: _InFlight | None = None
 
@@ -125,6 +126,14 @@ class IngestLoop:
         while not stop.is_set():
             self.step(stop)
         return self.totals
+
+    def abandon(self) -> None:
+        """Give up the write in flight once its client is gone: its offsets stay uncommitted, so the
+        batch is re-delivered. Seen without it: a benchmark stopped by SIGTERM closed the store under its
+        writer thread, which retried 'Cannot use MongoClient after close' for an hour, keeping the process
+        and its mongod alive. Now the write ends with pymongo's own transaction retry limit (120 s)."""
+        self._abandoned.set()
+        self._writes.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         """Commit the batch in flight (a graceful stop re-delivers nothing) and leave the registry."""
@@ -233,11 +242,13 @@ class IngestLoop:
                 result = self._writer.apply([event for _, event in good])
                 return result.applied, result.duplicates, []
             except ConnectionFailure as exc:
-                if stop is not None and stop.is_set():
+                if self._abandoned.is_set() or (stop is not None and stop.is_set()):
                     raise
                 log.error("MongoDB unavailable (%s); retrying the batch in %.1fs", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
+            except InvalidOperation:  # the client was closed: the process is stopping, not the event's fault
+                raise
             except REFUSED_BY_STORE as exc:
                 if len(good) == 1:
                     raise
