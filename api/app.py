@@ -15,6 +15,7 @@ from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
+from api.read_path import ProfileReadPath
 from api.routes import health, identity, ingest, metrics, page, profiles
 from api.routes.page import STATIC
 from api.webhooks import WebhookIngest
@@ -59,6 +60,7 @@ def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(ProfileReadPath)  # inside TimedRequests: the fast reads are timed too
     app.add_middleware(TimedRequests)
     return app
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import APIKeyHeader
+from starlette.datastructures import State
 
 from api.auth import KeyRing, Principal, Role
 from api.webhooks import WebhookIngest
@@ -43,24 +44,22 @@ async def _webhooks(request: Request) -> WebhookIngest:
     return webhooks
 
 
-async def _principal(request: Request, key: Annotated[str | None, Depends(_api_key)]) -> Principal:
-    keys: KeyRing = request.app.state.keys
+def authorize(keys: KeyRing, key: str | None, role: Role) -> Principal:
+    """Who holds `key`: 401 for a missing or unknown key, 403 below `role`."""
     principal = keys.identify(key)
     if principal is None:
         detail = "missing X-API-Key header" if not key else "unknown API key"
         raise HTTPException(401, detail, headers={"WWW-Authenticate": "X-API-Key"})
+    if not principal.allows(role):
+        raise HTTPException(403, f"this needs the {role} role; key {principal.name!r} is {principal.role}")
     return principal
 
 
-def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency admitting callers of `role` or above; 403 for the others."""
+def require(role: Role) -> Callable[[Request, str | None], Awaitable[Principal]]:
+    """A dependency admitting callers of `role` or above."""
 
-    async def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
-        if not principal.allows(role):
-            raise HTTPException(
-                403, f"this needs the {role} role; key {principal.name!r} is {principal.role}"
-            )
-        return principal
+    async def check(request: Request, key: Annotated[str | None, Depends(_api_key)]) -> Principal:
+        return authorize(request.app.state.keys, key, role)
 
     return check
 
@@ -83,10 +82,13 @@ class ProfileRead:
     rules: OfferRules
 
 
-async def _profile_read(request: Request, caller: ReaderRole) -> ProfileRead:
-    state = request.app.state
+def profile_read(state: State, principal: Principal) -> ProfileRead:
     clock: Callable[[], datetime] = state.clock
-    return ProfileRead(ProfileReader(state.store), caller, clock(), state.offer_rules)
+    return ProfileRead(ProfileReader(state.store), principal, clock(), state.offer_rules)
+
+
+async def _profile_read(request: Request, principal: ReaderRole) -> ProfileRead:
+    return profile_read(request.app.state, principal)
 
 
 ProfileReadDep = Annotated[ProfileRead, Depends(_profile_read)]

@@ -22,6 +22,8 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import CollectionInvalid, OperationFailure
 
+from operational.money import decimal_of
+
 NAMESPACE_EXISTS = 48
 
 
@@ -35,7 +37,7 @@ class _DecimalCodec(TypeCodec):
         return Decimal128(value)
 
     def transform_bson(self, value: Decimal128) -> Decimal:
-        return value.to_decimal()
+        return decimal_of(value)
 
 
 CODEC_OPTIONS: CodecOptions[Any] = CodecOptions(

@@ -10,7 +10,6 @@ Snapshot documents (a new epoch) arrive as pseudo-changes with operationType "sn
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ import pyarrow as pa
 from bson import json_util
 from bson.decimal128 import Decimal128
 
+from operational.money import decimal_of
 from sync.tables import MONEY_SCALE, SEQ_PER_BATCH
 
 _JSON = json_util.RELAXED_JSON_OPTIONS
@@ -68,21 +68,6 @@ def _iso_date(value: datetime) -> str:
     return f"{value.isoformat(timespec='seconds')[:19]}{f'.{millis:03d}' if millis else ''}Z"
 
 
-def decimal_of(value: Decimal128) -> Decimal:
-    """`value.to_decimal()` without its per-byte loop, for the finite form with a plain exponent (all
-    money); NaN, infinities and the rare large-coefficient encoding take pymongo's own path."""
-    low, high = _TWO_WORDS.unpack(value.bid)
-    coefficient = ((high & _COEFFICIENT_HIGH) << 64) | low
-    if (high >> 61) & 3 == 3 or coefficient > _MAX_COEFFICIENT:
-        return value.to_decimal()
-    exponent = ((high >> 49) & 0x3FFF) - _EXPONENT_BIAS
-    return Decimal(f"{'-' if high >> 63 else ''}{coefficient}E{exponent}")
-
-
-_TWO_WORDS = struct.Struct("<QQ")
-_COEFFICIENT_HIGH = (1 << 49) - 1
-_MAX_COEFFICIENT = 10**34 - 1
-_EXPONENT_BIAS = 6176
 _ENCODER = json.JSONEncoder(default=_bson_default, allow_nan=False, check_circular=False)
 
 

@@ -30,6 +30,8 @@ ProfileId = Annotated[
     str, Path(pattern=r"^p[0-9a-f]{20}$", description="A profile id such as p0123456789abcdef0123")
 ]
 IfNoneMatch = Annotated[str | None, Header(description="An ETag from an earlier response")]
+LookupType = Annotated[IdentifierType, Query(description="Identifier type")]
+LookupValue = Annotated[str, Query(min_length=1, max_length=320, description="Raw or normalized value")]
 _CURSOR = r"^[A-Za-z0-9_=-]{1,200}$"
 
 
@@ -48,10 +50,7 @@ def search(
 
 @router.get("/lookup", response_model=ProfileOut, summary="Find the profile holding an identifier")
 def lookup(
-    read: ProfileReadDep,
-    type: Annotated[IdentifierType, Query(description="Identifier type")],
-    value: Annotated[str, Query(min_length=1, max_length=320, description="Raw or normalized value")],
-    if_none_match: IfNoneMatch = None,
+    read: ProfileReadDep, type: LookupType, value: LookupValue, if_none_match: IfNoneMatch = None
 ) -> Response:
     try:
         doc = read.reader.lookup(type, value)

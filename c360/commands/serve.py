@@ -31,6 +31,7 @@ def serve(
         port=port or api.port,
         workers=workers,
         log_level="warning",
+        access_log=False,  # hidden at "warning" anyway, but uvicorn formats each line's fields before asking
     )
 
 

@@ -1,0 +1,192 @@
+"""api/read_path.py answers GET /profiles/{id} and /profiles/lookup itself; FastAPI serving the same
+declared routes is the oracle: every request here gets the same status, body and headers from both apps.
+
+A merge makes one profile id a redirect, so the survivor path is covered too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pymongo import MongoClient
+
+from api.app import ApiServices, create_app
+from api.auth import KeyRing
+from api.read_path import ProfileReadPath
+from c360.settings import Settings
+from ingest.events import build_event
+from operational.store import Store
+from operational.writer import ProfileWriter
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
+KEYS = {
+    "reader": ("agent", "reader-key-0123456789", "reader", False),
+    "pii": ("supervisor", "pii-reader-key-012345", "reader", True),
+    "writer": ("zendesk", "writer-key-0123456789", "writer", False),
+    "admin": ("ops", "admin-key-01234567890", "admin", False),
+}
+COMPARED_HEADERS = ("content-type", "content-length", "etag", "cache-control", "www-authenticate", "location")
+
+
+@pytest.fixture
+def store(settings: Settings, fresh_db: str) -> Iterator[Store]:
+    client = MongoClient(settings.mongo.uri, tz_aware=True)
+    store = Store.connect(client, fresh_db)
+    store.ensure_indexes()
+    writer = ProfileWriter(store)
+    ann = [{"type": "email", "value": "ann@shop.co.uk"}]
+    writer.apply(
+        [
+            build_event(
+                event_id="r1",
+                source="store",
+                type="order",
+                occurred_at=T0,
+                channel="store",
+                identifiers=[{"type": "phone", "value": "+447911123456"}],
+                amount=Decimal("19.99"),
+            ),
+            build_event(
+                event_id="r2",
+                source="web",
+                type="login",
+                occurred_at=T0 + timedelta(days=1),
+                channel="web",
+                identifiers=[{"type": "cookie", "value": "ck_9"}, *ann],
+            ),
+        ]
+    )
+    phone = [{"type": "phone", "value": "07911 123456"}]
+    writer.apply(
+        [
+            build_event(
+                event_id="r3",
+                source="crm",
+                type="contact",
+                occurred_at=T0 + timedelta(days=2),
+                identifiers=[*phone, *ann],
+            )
+        ]
+    )
+    yield store
+    client.close()
+
+
+def _app(store: Store, fast: bool) -> FastAPI:
+    services = ApiServices(KeyRing(KEYS.values()), clock=lambda: T0 + timedelta(days=3))  # type: ignore[arg-type]
+    app = create_app(store, services)
+    if not fast:  # the oracle: the same app with FastAPI routing and validating the two reads
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not ProfileReadPath]
+    return app
+
+
+def _requests(store: Store) -> list[tuple[str, str, dict[str, str]]]:
+    merged = store.profiles.find_one({"merged_into": {"$exists": True}})
+    assert merged is not None
+    old, live = merged["_id"], merged["merged_into"]
+    key = {role: {"X-API-Key": k[1]} for role, k in KEYS.items()}
+    lookup = "/profiles/lookup?type=email&value=ann@shop.co.uk"
+    requests = [("GET", f"/profiles/{pid}", key[role]) for pid in (old, live) for role in KEYS]
+    requests += [("GET", lookup, key[role]) for role in KEYS]
+    requests += [
+        ("GET", f"/profiles/{live}", {}),
+        ("GET", f"/profiles/{live}", {"X-API-Key": "not-a-key-at-all-1234"}),
+        ("GET", "/profiles/x", {"X-API-Key": "not-a-key-at-all-1234"}),  # 401 before 422
+        ("GET", "/profiles/lookup?type=nope", {}),
+        ("HEAD", f"/profiles/{live}", key["pii"]),
+        ("POST", f"/profiles/{live}", key["pii"]),
+        ("GET", f"/profiles/{live}/", key["pii"]),
+        ("GET", f"/profiles/{live}/events", key["pii"]),
+        ("GET", "/profiles/search?q=ann", key["pii"]),
+        ("GET", "/profiles/lookup/", key["pii"]),
+        ("GET", "/profiles/p00000000000000000000", key["pii"]),  # well-formed, unknown: 404
+    ]
+    for bad in ("x", "P0123456789ABCDEF0123", live + "0", "%24where", "%7B%22%24gt%22%3A%22%22%7D", "p%00"):
+        requests.append(("GET", f"/profiles/{bad}", key["pii"]))
+    for query in (
+        "type=phone&value=%2B44 7911 123456",
+        "type=email&value=%20%20ANN%40Shop.co.uk%20",
+        "type=email&value=nobody@shop.co.uk",
+        "type=email&value=not an email",
+        "type=phone&value=12",
+        "type=shoe_size&value=9",
+        "type=%24where&value=1",
+        "type=email",
+        "value=ann@shop.co.uk",
+        "",
+        "type=email&value=",
+        "type=customer_id&value=" + "x" * 321,
+        "type=customer_id&value=" + "x" * 320,
+        "type=customer_id&value=%7B%22%24gt%22%3A%20%22%22%7D",
+        "type=customer_id&value[$ne]=x",
+        "type=phone&type=email&value=ann@shop.co.uk",
+        "type=email&value=nobody@x.com&value=ann@shop.co.uk",
+        "type=cookie&value=ck_9&extra=1",
+    ):
+        requests.append(("GET", f"/profiles/lookup?{query}", key["pii"]))
+    return requests
+
+
+def test_fast_reads_answer_as_fastapi_does(store: Store) -> None:
+    fast, oracle = TestClient(_app(store, True)), TestClient(_app(store, False))
+    statuses = set()
+    for method, path, headers in _requests(store):
+        got = fast.request(method, path, headers=headers, follow_redirects=False)
+        want = oracle.request(method, path, headers=headers, follow_redirects=False)
+        assert (got.status_code, got.content) == (want.status_code, want.content), (method, path, headers)
+        assert {h: got.headers.get(h) for h in COMPARED_HEADERS} == {
+            h: want.headers.get(h) for h in COMPARED_HEADERS
+        }, (method, path)
+        statuses.add(got.status_code)
+        etag = got.headers.get("etag")
+        if etag is not None:  # and the conditional read of the same path
+            conditional = {**headers, "If-None-Match": f'"other", {etag}'}
+            got, want = fast.get(path, headers=conditional), oracle.get(path, headers=conditional)
+            assert (got.status_code, got.content, got.headers.get("etag")) == (
+                want.status_code,
+                want.content,
+                want.headers.get("etag"),
+            )
+            statuses.add(got.status_code)
+    assert statuses >= {200, 304, 401, 404, 405, 422}  # the comparison covered every outcome
+
+
+def test_fast_reads_are_timed_under_their_route_template(store: Store) -> None:
+    client = TestClient(_app(store, True))
+    live = store.profiles.find_one({"merged_into": {"$exists": False}})["_id"]  # type: ignore[index]
+    pii = {"X-API-Key": KEYS["pii"][1]}
+
+    def count(route: str, status: str) -> float:
+        for line in client.get("/metrics").text.splitlines():
+            if (
+                line.startswith("c360_api_request_seconds_count{")
+                and f'route="{route}",status="{status}"' in line
+            ):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = count("/profiles/{profile_id}", "200"), count("/profiles/lookup", "422")
+    assert client.get(f"/profiles/{live}", headers=pii).status_code == 200
+    assert client.get("/profiles/lookup?type=email", headers=pii).status_code == 422
+    after = count("/profiles/{profile_id}", "200"), count("/profiles/lookup", "422")
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+def test_lookup_through_an_edge_naming_a_merged_away_profile_answers_the_survivor(store: Store) -> None:
+    """The edge decides the profile; if it still names a merged-away id (mid-merge), the redirect is
+    followed, as GET /profiles/{old id} does."""
+    merged = store.profiles.find_one({"merged_into": {"$exists": True}})
+    assert merged is not None
+    moved = store.identities.update_one({"_id": "cookie:ck_9"}, {"$set": {"profile_id": merged["_id"]}})
+    assert moved.modified_count == 1
+    client = TestClient(_app(store, True))
+    body = client.get("/profiles/lookup?type=cookie&value=ck_9", headers={"X-API-Key": KEYS["pii"][1]}).json()
+    assert (body["id"], body["requested_id"]) == (merged["merged_into"], merged["merged_into"])
+    gone = client.get("/profiles/lookup?type=cookie&value=ck_10", headers={"X-API-Key": KEYS["pii"][1]})
+    assert gone.status_code == 404
