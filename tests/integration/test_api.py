@@ -3,73 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from pymongo import MongoClient
 
 from api.app import create_app
 from c360.bootstrap import api_app
 from c360.settings import ApiKeySettings, Settings
-from ingest.events import build_event
 from operational.store import Store
 from operational.workers import WorkerRegistry
-from operational.writer import ProfileWriter
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(settings: Settings, fresh_db: str) -> Iterator[Store]:
-    client = MongoClient(settings.mongo.uri, tz_aware=True)
-    store = Store.connect(client, fresh_db)
-    store.ensure_indexes()
-    writer = ProfileWriter(store)
-    writer.apply(
-        [
-            build_event(
-                event_id="a1",
-                source="store",
-                type="order",
-                occurred_at=T0,
-                channel="store",
-                identifiers=[{"type": "phone", "value": "+447911123456"}],
-                amount=Decimal("19.99"),
-            ),
-            build_event(
-                event_id="a2",
-                source="web",
-                type="login",
-                occurred_at=T0 + timedelta(days=1),
-                channel="web",
-                identifiers=[
-                    {"type": "cookie", "value": "ck_9"},
-                    {"type": "email", "value": "ann@shop.co.uk"},
-                ],
-            ),
-        ]
-    )
-    # A third event stitches the two profiles: the phone's (older) survives.
-    writer.apply(
-        [
-            build_event(
-                event_id="a3",
-                source="crm",
-                type="contact",
-                occurred_at=T0 + timedelta(days=2),
-                identifiers=[
-                    {"type": "phone", "value": "07911 123456"},
-                    {"type": "email", "value": "ann@shop.co.uk"},
-                ],
-            )
-        ]
-    )
-    yield store
-    client.close()
+def store(stitched_store: Store) -> Store:
+    return stitched_store
 
 
 @pytest.fixture

@@ -6,22 +6,16 @@ A merge makes one profile id a redirect, so the survivor path is covered too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from pymongo import MongoClient
 
 from api.app import ApiServices, create_app
 from api.auth import KeyRing
 from api.read_path import ProfileReadPath
-from c360.settings import Settings
-from ingest.events import build_event
 from operational.store import Store
-from operational.writer import ProfileWriter
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
@@ -35,47 +29,8 @@ COMPARED_HEADERS = ("content-type", "content-length", "etag", "cache-control", "
 
 
 @pytest.fixture
-def store(settings: Settings, fresh_db: str) -> Iterator[Store]:
-    client = MongoClient(settings.mongo.uri, tz_aware=True)
-    store = Store.connect(client, fresh_db)
-    store.ensure_indexes()
-    writer = ProfileWriter(store)
-    ann = [{"type": "email", "value": "ann@shop.co.uk"}]
-    writer.apply(
-        [
-            build_event(
-                event_id="r1",
-                source="store",
-                type="order",
-                occurred_at=T0,
-                channel="store",
-                identifiers=[{"type": "phone", "value": "+447911123456"}],
-                amount=Decimal("19.99"),
-            ),
-            build_event(
-                event_id="r2",
-                source="web",
-                type="login",
-                occurred_at=T0 + timedelta(days=1),
-                channel="web",
-                identifiers=[{"type": "cookie", "value": "ck_9"}, *ann],
-            ),
-        ]
-    )
-    phone = [{"type": "phone", "value": "07911 123456"}]
-    writer.apply(
-        [
-            build_event(
-                event_id="r3",
-                source="crm",
-                type="contact",
-                occurred_at=T0 + timedelta(days=2),
-                identifiers=[*phone, *ann],
-            )
-        ]
-    )
-    yield store
-    client.close()
+def store(stitched_store: Store) -> Store:
+    return stitched_store
 
 
 def _app(store: Store, fast: bool) -> FastAPI:
