@@ -36,6 +36,7 @@ from operational.writer import ApplyResult
 log = logging.getLogger(__name__)
 # What MongoDB or the BSON encoder refuse in an event itself (not a passing outage): dead-letter it.
 REFUSED_BY_STORE = (PyMongoError, BSONError, OverflowError)
+TRANSIENT = "TransientTransactionError"  # aborted as a whole; the same writes may succeed later
 HEARTBEAT_EVERY_S = 1.0
 # Between short polls the loop checks whether the batch in flight is written, to commit it at once.
 POLL_SLICE_MS = 20
@@ -241,19 +242,32 @@ class IngestLoop:
             try:
                 result = self._writer.apply([event for _, event in good])
                 return result.applied, result.duplicates, []
-            except ConnectionFailure as exc:
-                if self._abandoned.is_set() or (stop is not None and stop.is_set()):
-                    raise
-                log.error("MongoDB unavailable (%s); retrying the batch in %.1fs", exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
             except InvalidOperation:  # the client was closed: the process is stopping, not the event's fault
                 raise
             except REFUSED_BY_STORE as exc:
-                if len(good) == 1:
+                transient = isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT)
+                if not (transient or isinstance(exc, ConnectionFailure)):
+                    if len(good) == 1:
+                        raise
+                    log.warning(
+                        "MongoDB refused a batch of %d (%s); isolating it event by event", len(good), exc
+                    )
+                    return self._apply_one_by_one(good, stop)
+                if self._abandoned.is_set() or (stop is not None and stop.is_set()):
                     raise
-                log.warning("MongoDB refused a batch of %d (%s); isolating it event by event", len(good), exc)
-                return self._apply_one_by_one(good, stop)
+                if transient and len(good) > 1:
+                    # Seen at 500k events: a batch whose transaction outgrew MongoDB's cache aborted as a
+                    # WriteConflict on every attempt, and the loop retried it unchanged for ever.
+                    log.warning("a batch of %d kept aborting (%s); writing it in halves", len(good), exc)
+                    return self._apply_halves(good, stop)
+                log.error("MongoDB unavailable (%s); retrying the batch in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _apply_halves(self, good: list[Translated], stop: threading.Event | None) -> WriteResult:
+        half = len(good) // 2
+        first, second = self._apply(good[:half], stop), self._apply(good[half:], stop)
+        return first[0] + second[0], first[1] + second[1], first[2] + second[2]
 
     def _apply_one_by_one(self, good: list[Translated], stop: threading.Event | None) -> WriteResult:
         applied = duplicates = 0

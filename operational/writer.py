@@ -12,6 +12,8 @@ part of every touched profile is recomputed from its live rows (operational/cdc_
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,7 +22,7 @@ from typing import Any
 from pymongo import ReplaceOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -65,6 +67,9 @@ def event_document(event: CanonicalEvent, profile_id: str | None, now: datetime)
 
 
 STATEMENTS_PER_COMMAND = 1_000
+TRANSACTION_ATTEMPTS = 5
+TRANSIENT = "TransientTransactionError"
+UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
 MAX_CARRIERS = 20
 
 
@@ -104,14 +109,29 @@ class ProfileWriter:
         if not unique:
             return ApplyResult(0, len(events) - len(unique), 0, 0)
         with self._store.client.start_session() as session:
-            result: ApplyResult = session.with_transaction(
-                lambda s: self._apply(unique, s),
-                read_concern=ReadConcern("snapshot"),
-                write_concern=WriteConcern("majority"),
-            )
+            result = self._transaction(unique, session)
         return ApplyResult(
             result.applied, len(events) - result.applied, result.profiles_touched, result.merges
         )
+
+    def _transaction(self, events: list[CanonicalEvent], session: ClientSession) -> ApplyResult:
+        """A few attempts, not pymongo's `with_transaction` (which retries for 120 s): a batch too large
+        for MongoDB's cache aborts as a WriteConflict on every attempt, and the caller must learn that soon
+        enough to write it in smaller parts. Re-running after an unknown commit result is safe: events
+        already recorded are skipped by id."""
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                with session.start_transaction(
+                    read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
+                ):
+                    result = self._apply(events, session)
+                return result
+            except PyMongoError as exc:
+                retryable = exc.has_error_label(TRANSIENT) or exc.has_error_label(UNKNOWN_COMMIT)
+                if not retryable or attempt == TRANSACTION_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0, 0.05 * attempt))  # two writers on one profile: desynchronize
+        raise AssertionError("unreachable")
 
     def _apply(self, events: list[CanonicalEvent], session: ClientSession) -> ApplyResult:
         store = self._store
