@@ -31,12 +31,11 @@ from ingest.events import CanonicalEvent
 from ingest.mappings import SourceMapping, TableMapping
 from ingest.records import DeadLetter, Skipped, SourceRecord, translate
 from operational.workers import WorkerRegistry
-from operational.writer import ApplyResult
+from operational.writer import TRANSIENT, ApplyResult
 
 log = logging.getLogger(__name__)
 # What MongoDB or the BSON encoder refuse in an event itself (not a passing outage): dead-letter it.
 REFUSED_BY_STORE = (PyMongoError, BSONError, OverflowError)
-TRANSIENT = "TransientTransactionError"  # aborted as a whole; the same writes may succeed later
 HEARTBEAT_EVERY_S = 1.0
 # Between short polls the loop checks whether the batch in flight is written, to commit it at once.
 POLL_SLICE_MS = 20
@@ -132,7 +131,7 @@ class IngestLoop:
         """Give up the write in flight once its client is gone: its offsets stay uncommitted, so the
         batch is re-delivered. Seen without it: a benchmark stopped by SIGTERM closed the store under its
         writer thread, which retried 'Cannot use MongoClient after close' for an hour, keeping the process
-        and its mongod alive. Now the write ends with pymongo's own transaction retry limit (120 s)."""
+        and its mongod alive. Now the write ends after the writer's few transaction attempts."""
         self._abandoned.set()
         self._writes.shutdown(wait=False, cancel_futures=True)
 

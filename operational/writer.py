@@ -68,7 +68,7 @@ def event_document(event: CanonicalEvent, profile_id: str | None, now: datetime)
 
 STATEMENTS_PER_COMMAND = 1_000
 TRANSACTION_ATTEMPTS = 5
-TRANSIENT = "TransientTransactionError"
+TRANSIENT = "TransientTransactionError"  # aborted as a whole: the same writes may succeed later
 UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
 MAX_CARRIERS = 20
 

@@ -7,12 +7,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
+from pymongo.errors import PyMongoError
 
 from c360.bootstrap import ingest_loop
 from c360.world import generate_world
+from ingest.events import build_event
+from ingest.records import SourceRecord
 from tests.e2e.support import Pipeline, assert_profiles_match_ground_truth, live_profiles, run_until, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -83,3 +88,31 @@ def _alive(proc: subprocess.Popen[bytes]) -> bool:
         stderr = proc.stderr.read().decode() if proc.stderr else ""
         pytest.fail(f"ingest exited with {proc.returncode}: {stderr[-3000:]}")
     return True
+
+
+def test_a_write_after_the_store_closed_fails_instead_of_retrying_for_ever(pipeline: Pipeline) -> None:
+    """Seen: a benchmark stopped by SIGTERM closed the store under its writer thread, which then retried
+    'Cannot use MongoClient after close' for an hour, keeping the process and its mongod alive."""
+    with ingest_loop(pipeline.settings) as loop:
+        pass  # leaving closes the store's client
+    record = SourceRecord("orders", 0, 0, None, b"{}", 0)
+    event = build_event(
+        event_id="late",
+        source="test",
+        type="order",
+        occurred_at=datetime.now(UTC),
+        identifiers=[{"type": "email", "value": "late@x.com"}],
+    )
+    outcome: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            loop._apply([(record, event)], None)
+        except BaseException as exc:  # what the writer thread would end with
+            outcome.append(exc)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the write is still retrying against a closed client"
+    assert isinstance(outcome[0], PyMongoError)
