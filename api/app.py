@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ from api.read_path import ProfileReadPath
 from api.routes import health, identity, ingest, metrics, page, profiles
 from api.routes.page import STATIC
 from api.webhooks import WebhookIngest
+from operational.async_reads import AsyncProfileReader
 from operational.offers import OfferRules, load_offer_rules
 from operational.store import Store
 
@@ -41,11 +43,25 @@ class ApiServices:
 
 
 def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
+    """`store` must know its URI (`Store.open`): the hot reads open an asyncio client to it, on the
+    serving loop, while the app runs (use `with TestClient(app)` in tests, so the lifespan runs)."""
+    if store.uri is None:
+        raise ValueError("the API needs a store opened from a URI (Store.open), for its asyncio reads")
     services = services or ApiServices()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.profile_reads = AsyncProfileReader.open(store.uri, store.db.name)
+        try:
+            yield
+        finally:
+            await app.state.profile_reads.close()
+
     app = FastAPI(
         title="c360",
         summary="Real-time customer profiles stitched from every source",
         version="0.1.0",
+        lifespan=lifespan,
     )
     app.state.store = store
     app.state.keys = services.keys

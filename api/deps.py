@@ -17,6 +17,7 @@ from starlette.datastructures import State
 
 from api.auth import KeyRing, Principal, Role
 from api.webhooks import WebhookIngest
+from operational.async_reads import AsyncProfileReader
 from operational.offers import OfferRules
 from operational.reads import ProfileReader
 from operational.store import Store
@@ -76,7 +77,7 @@ WriterRole = Annotated[Principal, Depends(require("writer"))]
 class ProfileRead:
     """What a full-profile read needs, as one dependency: FastAPI spends time on each one per request."""
 
-    reader: ProfileReader
+    reader: AsyncProfileReader
     caller: Principal
     now: datetime
     rules: OfferRules
@@ -84,7 +85,7 @@ class ProfileRead:
 
 def profile_read(state: State, principal: Principal) -> ProfileRead:
     clock: Callable[[], datetime] = state.clock
-    return ProfileRead(ProfileReader(state.store), principal, clock(), state.offer_rules)
+    return ProfileRead(state.profile_reads, principal, clock(), state.offer_rules)
 
 
 async def _profile_read(request: Request, principal: ReaderRole) -> ProfileRead:

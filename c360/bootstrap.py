@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from fastapi import FastAPI
 from kafka import KafkaConsumer, KafkaProducer
-from pymongo import MongoClient
 
 from api.app import ApiServices, create_app
 from api.auth import KeyRing
@@ -40,19 +39,14 @@ from sync.stream import OnCommit
 log = logging.getLogger(__name__)
 
 
-def mongo_client(settings: Settings) -> MongoClient:
-    return MongoClient(settings.mongo.uri, tz_aware=True, appname="c360")
-
-
 @contextmanager
 def open_store(settings: Settings) -> Iterator[Store]:
-    client = mongo_client(settings)
+    store = Store.open(settings.mongo.uri, settings.mongo.database)
     try:
-        store = Store.connect(client, settings.mongo.database)
         store.ensure_indexes()
         yield store
     finally:
-        client.close()
+        store.close()
 
 
 def ingest_topics(settings: Settings) -> list[str]:

@@ -17,7 +17,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import UnknownTopicOrPartitionError
 from pymongo import MongoClient
 
-from c360.bootstrap import ingest_loop, mongo_client
+from c360.bootstrap import ingest_loop
 from c360.publish import ensure_topics, publish
 from c360.settings import Settings
 from c360.world import TOPICS, World
@@ -34,11 +34,8 @@ class Example:
 
 def reset(settings: Settings) -> None:
     """Drop the demo database and recreate its topics, so a rerun does not count old messages."""
-    client: MongoClient = mongo_client(settings)
-    try:
+    with MongoClient(settings.mongo.uri) as client:
         client.drop_database(settings.mongo.database)
-    finally:
-        client.close()
     topics = [*TOPICS, settings.kafka.dead_letter_topic]
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="c360-demo")
     try:

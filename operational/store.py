@@ -11,7 +11,6 @@ ingest_workers    one heartbeat document per running consumer, for readiness and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
@@ -40,19 +39,28 @@ class _DecimalCodec(TypeCodec):
         return decimal_of(value)
 
 
-CODEC_OPTIONS: CodecOptions[Any] = CodecOptions(
-    tz_aware=True, tzinfo=UTC, type_registry=TypeRegistry([_DecimalCodec()])
-)
+# Dates decode as UTC-aware with bson's own UTC tzinfo: asking for `datetime.UTC` instead makes the C
+# decoder convert each one again (about 0.5 µs a date, and a profile read decodes ~80 of them).
+CODEC_OPTIONS: CodecOptions[Any] = CodecOptions(tz_aware=True, type_registry=TypeRegistry([_DecimalCodec()]))
 
 
 @dataclass(frozen=True)
 class Store:
     client: MongoClient
     db: Database
+    uri: str | None = None  # where `client` connects, for a second client of another kind (asyncio)
 
     @classmethod
-    def connect(cls, client: MongoClient, database: str) -> Store:
-        return cls(client, client.get_database(database, codec_options=CODEC_OPTIONS))
+    def connect(cls, client: MongoClient, database: str, uri: str | None = None) -> Store:
+        return cls(client, client.get_database(database, codec_options=CODEC_OPTIONS), uri)
+
+    @classmethod
+    def open(cls, uri: str, database: str) -> Store:
+        """A store with a client of its own; `close()` it when done."""
+        return cls.connect(MongoClient(uri, tz_aware=True, appname="c360"), database, uri)
+
+    def close(self) -> None:
+        self.client.close()
 
     @property
     def profiles(self) -> Collection:

@@ -49,11 +49,11 @@ def search(
 
 
 @router.get("/lookup", response_model=ProfileOut, summary="Find the profile holding an identifier")
-def lookup(
+async def lookup(
     read: ProfileReadDep, type: LookupType, value: LookupValue, if_none_match: IfNoneMatch = None
 ) -> Response:
     try:
-        doc = read.reader.lookup(type, value)
+        doc = await read.reader.lookup(type, value)
     except ValidationError as exc:
         message = exc.errors()[0]["msg"].removeprefix("Value error, ")
         raise HTTPException(422, f"invalid {type.value}: {message}") from None
@@ -63,8 +63,11 @@ def lookup(
 
 
 @router.get("/{profile_id}", response_model=ProfileOut, summary="Get a profile by id")
-def get_profile(read: ProfileReadDep, profile_id: ProfileId, if_none_match: IfNoneMatch = None) -> Response:
-    return _profile_response(_live(read.reader, profile_id), profile_id, read, if_none_match)
+async def get_profile(
+    read: ProfileReadDep, profile_id: ProfileId, if_none_match: IfNoneMatch = None
+) -> Response:
+    doc = _found(await read.reader.get(profile_id), profile_id)
+    return _profile_response(doc, profile_id, read, if_none_match)
 
 
 @router.get("/{profile_id}/events", response_model=list[EventOut], summary="Most recent events first")
@@ -158,7 +161,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def _live(reader: ProfileReader, profile_id: str) -> dict[str, Any]:
-    doc = reader.get(profile_id)
+    return _found(reader.get(profile_id), profile_id)
+
+
+def _found(doc: dict[str, Any] | None, profile_id: str) -> dict[str, Any]:
     if doc is None:
         raise HTTPException(404, f"profile {profile_id} not found")
     return doc

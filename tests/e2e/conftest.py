@@ -42,9 +42,9 @@ def pipeline(
         configured.kafka.bootstrap_servers,
         [e["topic"] for e in entries] + [configured.kafka.dead_letter_topic],
     )
-    store = Store.connect(MongoClient(configured.mongo.uri, tz_aware=True), fresh_db)
+    store = Store.open(configured.mongo.uri, fresh_db)
     store.ensure_indexes()
     try:
         yield Pipeline(configured, suffix, store)
     finally:
-        store.client.close()
+        store.close()

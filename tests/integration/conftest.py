@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from pymongo import MongoClient
 
 from c360.settings import Settings
 from ingest.events import build_event
@@ -19,7 +18,7 @@ T0 = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
 
 @pytest.fixture
 def store(settings: Settings, fresh_db: str) -> Store:
-    store = Store.connect(MongoClient(settings.mongo.uri, tz_aware=True), fresh_db)
+    store = Store.open(settings.mongo.uri, fresh_db)
     store.ensure_indexes()
     return store
 
@@ -28,8 +27,7 @@ def store(settings: Settings, fresh_db: str) -> Store:
 def stitched_store(settings: Settings, fresh_db: str) -> Iterator[Store]:
     """Ann: a store order by phone, a web login (cookie and email), then a CRM contact carrying both the
     phone and the email, which merges the two profiles (the phone's, older, survives)."""
-    client = MongoClient(settings.mongo.uri, tz_aware=True)
-    store = Store.connect(client, fresh_db)
+    store = Store.open(settings.mongo.uri, fresh_db)
     store.ensure_indexes()
     writer = ProfileWriter(store)
     email = {"type": "email", "value": "ann@shop.co.uk"}
@@ -66,4 +64,4 @@ def stitched_store(settings: Settings, fresh_db: str) -> Iterator[Store]:
         ]
     )
     yield store
-    client.close()
+    store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -24,8 +25,9 @@ def store(stitched_store: Store) -> Store:
 
 
 @pytest.fixture
-def client(store: Store) -> TestClient:
-    return TestClient(create_app(store))
+def client(store: Store) -> Iterator[TestClient]:
+    with TestClient(create_app(store)) as client:
+        yield client
 
 
 def test_lookup_normalizes_the_value_and_returns_the_whole_profile(client: TestClient) -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, KafkaProducer
-from pymongo import MongoClient
 
 from api.app import ApiServices, create_app
 from api.auth import KeyRing
@@ -64,8 +63,7 @@ class Api:
 def api(settings: Settings) -> Iterator[Api]:
     world = generate_world(people=60, events_per_person=20, seed=31, holdings=True)
     database = f"test_api_{uuid.uuid4().hex[:8]}"
-    client = MongoClient(settings.mongo.uri, tz_aware=True)
-    store = Store.connect(client, database)
+    store = Store.open(settings.mongo.uri, database)
     store.ensure_indexes()
     mappings = load_mapping_file().for_topic()
     events = [
@@ -93,17 +91,12 @@ def api(settings: Settings) -> Iterator[Api]:
         webhooks=WebhookIngest(sources, writer, dead_letter),
     )
     try:
-        yield Api(
-            TestClient(create_app(store, services)),
-            world,
-            store,
-            dead_letter_topic,
-            settings.kafka.bootstrap_servers,
-        )
+        with TestClient(create_app(store, services)) as client:
+            yield Api(client, world, store, dead_letter_topic, settings.kafka.bootstrap_servers)
     finally:
         sink.close()
-        client.drop_database(database)
-        client.close()
+        store.client.drop_database(database)
+        store.close()
 
 
 def bank_people(world: World) -> list[Person]:

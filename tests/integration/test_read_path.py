@@ -6,6 +6,7 @@ A merge makes one profile id a redirect, so the survivor path is covered too.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -89,7 +90,13 @@ def _requests(store: Store) -> list[tuple[str, str, dict[str, str]]]:
 
 
 def test_fast_reads_answer_as_fastapi_does(store: Store) -> None:
-    fast, oracle = TestClient(_app(store, True)), TestClient(_app(store, False))
+    with TestClient(_app(store, True)) as fast, TestClient(_app(store, False)) as oracle:
+        statuses = _compare(store, fast, oracle)
+    assert statuses >= {200, 304, 401, 404, 405, 422}  # the comparison covered every outcome
+
+
+def _compare(store: Store, fast: TestClient, oracle: TestClient) -> set[int]:
+    """Every request to both apps; the statuses seen."""
     statuses = set()
     for method, path, headers in _requests(store):
         got = fast.request(method, path, headers=headers, follow_redirects=False)
@@ -109,11 +116,16 @@ def test_fast_reads_answer_as_fastapi_does(store: Store) -> None:
                 want.headers.get("etag"),
             )
             statuses.add(got.status_code)
-    assert statuses >= {200, 304, 401, 404, 405, 422}  # the comparison covered every outcome
+    return statuses
 
 
-def test_fast_reads_are_timed_under_their_route_template(store: Store) -> None:
-    client = TestClient(_app(store, True))
+@pytest.fixture
+def client(store: Store) -> Iterator[TestClient]:
+    with TestClient(_app(store, True)) as client:
+        yield client
+
+
+def test_fast_reads_are_timed_under_their_route_template(store: Store, client: TestClient) -> None:
     live = store.profiles.find_one({"merged_into": {"$exists": False}})["_id"]  # type: ignore[index]
     pii = {"X-API-Key": KEYS["pii"][1]}
 
@@ -133,14 +145,15 @@ def test_fast_reads_are_timed_under_their_route_template(store: Store) -> None:
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
 
 
-def test_lookup_through_an_edge_naming_a_merged_away_profile_answers_the_survivor(store: Store) -> None:
+def test_lookup_through_an_edge_naming_a_merged_away_profile_answers_the_survivor(
+    store: Store, client: TestClient
+) -> None:
     """The edge decides the profile; if it still names a merged-away id (mid-merge), the redirect is
     followed, as GET /profiles/{old id} does."""
     merged = store.profiles.find_one({"merged_into": {"$exists": True}})
     assert merged is not None
     moved = store.identities.update_one({"_id": "cookie:ck_9"}, {"$set": {"profile_id": merged["_id"]}})
     assert moved.modified_count == 1
-    client = TestClient(_app(store, True))
     body = client.get("/profiles/lookup?type=cookie&value=ck_9", headers={"X-API-Key": KEYS["pii"][1]}).json()
     assert (body["id"], body["requested_id"]) == (merged["merged_into"], merged["merged_into"])
     gone = client.get("/profiles/lookup?type=cookie&value=ck_10", headers={"X-API-Key": KEYS["pii"][1]})

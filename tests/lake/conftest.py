@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pymongo import MongoClient
 
 from c360.settings import Settings
 from operational.store import Store
@@ -27,10 +26,9 @@ def lake_settings(settings: Settings, fresh_db: str, tmp_path: Path) -> Settings
 
 @pytest.fixture
 def store(lake_settings: Settings) -> Iterator[Store]:
-    client = MongoClient(lake_settings.mongo.uri, tz_aware=True)
-    store = Store.connect(client, lake_settings.mongo.database)
+    store = Store.open(lake_settings.mongo.uri, lake_settings.mongo.database)
     store.ensure_indexes()
     try:
         yield store
     finally:
-        client.close()
+        store.close()

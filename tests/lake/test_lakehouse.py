@@ -98,12 +98,12 @@ def test_lakehouse_segments_exports_and_history(lake_settings: Settings, store: 
     big = {i for i in bank if world.expected_profile(i).sums.get("order", Decimal(0)) > BIG_SPEND}
     result = apply_segments(lake_settings)
     assert result.profiles_updated == len(big | set(bank))
-    client = TestClient(create_app(store))
-    for person in bank[:80]:
-        email = world.people[person].emails[0]
-        body = client.get("/profiles/lookup", params={"type": "email", "value": email}).json()
-        want = sorted({"newsletter"} | ({"big_spenders"} if person in big else set()))
-        assert body["segments"] == want, person
+    with TestClient(create_app(store)) as client:
+        for person in bank[:80]:
+            email = world.people[person].emails[0]
+            body = client.get("/profiles/lookup", params={"type": "email", "value": email}).json()
+            want = sorted({"newsletter"} | ({"big_spenders"} if person in big else set()))
+            assert body["segments"] == want, person
 
     # Exports: only people whose latest consent is true; identical files on rerun.
     day = date.today()
