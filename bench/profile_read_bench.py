@@ -301,17 +301,17 @@ async def _open_loop(calls: list[Callable[[], Awaitable[None]]], rate: int) -> l
     """Call k is due at start + k/rate whether or not earlier ones have answered; its latency counts
     from that due time, so a server (or generator) that falls behind shows as queueing, not hidden."""
     latencies: list[float] = []
-    loop = asyncio.get_running_loop()
+    clock = time.perf_counter  # not loop.time(): uvloop's counts whole milliseconds
 
     async def timed(call: Callable[[], Awaitable[None]], due: float) -> None:
         await call()
-        latencies.append(loop.time() - due)
+        latencies.append(clock() - due)
 
-    start = loop.time() + 0.2
+    start = clock() + 0.2
     tasks = []
     for k, call in enumerate(calls):
         due = start + k / rate
-        delay = due - loop.time()
+        delay = due - clock()
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.ensure_future(timed(call, due)))

@@ -1,4 +1,4 @@
-"""`c360 trim`: drop day buckets older than any window reads, keeping profiles bounded."""
+"""`c360 trim`: drop day buckets older than any window reads, and tickets solved before them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ console = Console()
 
 
 def trim() -> None:
-    """Remove day buckets older than the 90-day windows (plus a 3-day margin) from every profile.
+    """Remove day buckets older than the 90-day windows (plus a 3-day margin) from every profile, and
+    tickets solved before then (open tickets stay).
 
     Windows are evaluated when a profile is read, so trimming changes no value the API shows; it only
     stops documents from growing with every day a customer is active. Safe while ingest runs. Run it
@@ -25,4 +26,4 @@ def trim() -> None:
     now = datetime.now(UTC)
     with open_store(load_settings()) as store:
         changed = trim_buckets(store, now)
-    console.print(f"{changed:,} profiles trimmed of days before {cutoff_day(now)}")
+    console.print(f"{changed:,} profiles trimmed of days and solved tickets before {cutoff_day(now)}")

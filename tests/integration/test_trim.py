@@ -89,3 +89,45 @@ def test_a_late_old_event_is_trimmed_again(store: Store) -> None:
     doc = store.profiles.find_one({"_id": doc["_id"]})
     assert list(doc["daily"]) == [(NOW - timedelta(days=3, minutes=1)).date().isoformat()]
     assert doc["event_count"] == 2  # lifetime aggregates are not windows: trimming leaves them
+
+
+def ticket(n: int, kind: str, ticket_id: str, days_ago: int) -> CanonicalEvent:
+    return build_event(
+        event_id=f"k{n}",
+        source="support",
+        type=kind,
+        occurred_at=NOW - timedelta(days=days_ago),
+        identifiers=[{"type": "email", "value": "help@x.com"}],
+        attributes={"ticket_id": ticket_id, "subject": f"about {ticket_id}"},
+    )
+
+
+def test_tickets_solved_before_the_cutoff_leave_open_and_recent_ones_stay(store: Store) -> None:
+    writer, rules = ProfileWriter(store), load_offer_rules()
+    writer.apply(
+        [
+            ticket(1, "ticket_open", "old", 200),
+            ticket(2, "ticket_solved", "old", 150),  # solved before the 92-day cutoff: dropped
+            ticket(3, "ticket_open", "long", 300),
+            ticket(4, "ticket_solved", "long", 10),  # opened long ago, solved recently: kept
+            ticket(5, "ticket_open", "stuck", 400),  # never solved: open, shown, kept
+        ]
+    )
+    pid = ProfileReader(store).lookup("email", "help@x.com")["_id"]
+    before = store.profiles.find_one({"_id": pid})
+    assert sorted(before["tickets"]) == ["long", "old", "stuck"]
+
+    assert trim_buckets(store, NOW) == 1
+
+    after = store.profiles.find_one({"_id": pid})
+    assert sorted(after["tickets"]) == ["long", "stuck"]
+    assert after["tickets"]["long"] == before["tickets"]["long"]
+    service = profile_view(after, NOW, rules)["service"]
+    assert [t["ticket_id"] for t in service["open_tickets"]] == ["stuck"]
+    assert service == profile_view(before, NOW, rules)["service"]
+
+
+def test_a_profile_without_tickets_gets_no_tickets_field(store: Store) -> None:
+    ProfileWriter(store).apply([tx(1, "quiet@x.com", 200), tx(2, "quiet@x.com", 1)])
+    assert trim_buckets(store, NOW) == 1
+    assert "tickets" not in store.profiles.find_one({"identifiers": {"$exists": True}})
