@@ -10,6 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from c360.bootstrap import api_app
+from c360.reuseport import serve_workers
 from c360.settings import load_settings
 
 
@@ -17,22 +18,31 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: api.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: api.port, 8360).")] = None,
     workers: Annotated[
-        int, typer.Option(min=1, help="Worker processes; each serves requests with its own GIL.")
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes, each with its own GIL and its own listening socket on the port "
+            "(SO_REUSEPORT), so the kernel spreads connections evenly.",
+        ),
     ] = 1,
 ) -> None:
     """Serve profiles over REST: /profiles/{id}, /profiles/lookup?type=email&value=..., /ready, /docs.
 
-    With several workers, /metrics shows the latency histograms of whichever worker answers."""
+    With several workers, /metrics shows the latency histograms of whichever worker answers, and a worker
+    that exits stops the server (run it under a process manager that restarts it)."""
     api = load_settings().api
-    uvicorn.run(
+    config = uvicorn.Config(
         f"{__name__}:worker_app",
         factory=True,
         host=host or api.host,
         port=port or api.port,
-        workers=workers,
         log_level="warning",
         access_log=False,  # hidden at "warning" anyway, but uvicorn formats each line's fields before asking
     )
+    if workers == 1:
+        uvicorn.Server(config).run()
+    else:
+        raise typer.Exit(serve_workers(config, workers))
 
 
 def worker_app() -> FastAPI:
