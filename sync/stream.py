@@ -26,7 +26,6 @@ from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
 from c360.settings import LakeSettings
-from sync import metrics
 from sync.convert import Position, change_time, rows_to_table
 from sync.current import CurrentTable
 from sync.delta_target import Checkpoint, DeltaTarget
@@ -99,6 +98,7 @@ class CollectionSync:
         self._buffer: list[dict[str, Any]] = []
         self._first_at = 0.0
         self._commits = 0
+        self._skipped = 0  # changes that needed no row since the last commit, reported with the next
         self.checkpoint = target.checkpoint()
         if self.checkpoint.epoch < 0:
             self._new_epoch()
@@ -187,7 +187,7 @@ class CollectionSync:
         checkpoint = self.checkpoint.next(token=changes[-1]["_id"])
         rows = self._convert(changes, checkpoint)
         if not rows:  # only skipped changes: the next commit carries a later token anyway
-            metrics.CHANGES.labels(self._spec.table.name, "skipped").inc(len(changes))
+            self._skipped += len(changes)
             return
         self._commit(rows, checkpoint, skipped=len(changes) - len(rows), times=changes)
 
@@ -282,23 +282,18 @@ class CollectionSync:
     def _after_commit(
         self, data: pa.Table, cp: Checkpoint, skipped: int, times: list[dict[str, Any]] | None
     ) -> None:
-        name = self._spec.table.name
         errors = data.num_rows - data.column("sync_error").null_count
         now = datetime.now(UTC)
         lags = [(now - t).total_seconds() for c in times or [] if (t := change_time(c)) is not None]
-        for lag in lags:
-            metrics.LAG_SECONDS.labels(name).observe(lag)
-        if lags:
-            metrics.LAST_LAG.labels(name).set(max(lags))
-        metrics.CHANGES.labels(name, "written").inc(data.num_rows - errors)
-        metrics.CHANGES.labels(name, "error").inc(errors)
-        metrics.CHANGES.labels(name, "skipped").inc(skipped)
+        skipped, self._skipped = skipped + self._skipped, 0
         self._commits += 1
         if self._commits % self._settings.compact_every == 0:
             self._target.compact_in_background()  # profile_changes, identity_changes, events: appends
             if self._current is not None:
                 self._current.compact_soon()
-        self._on_commit(BatchReport(name, cp.batch, cp.epoch, data.num_rows, errors, skipped, lags))
+        self._on_commit(
+            BatchReport(self._spec.table.name, cp.batch, cp.epoch, data.num_rows, errors, skipped, lags)
+        )
 
 
 def _after(at: Timestamp | None) -> Timestamp:
