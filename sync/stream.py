@@ -147,8 +147,8 @@ class CollectionSync:
         return len(self._buffer) >= self._settings.batch_size or age >= (limit / 4 if caught_up else limit)
 
     def _pull(self) -> bool:
-        """Buffer what the stream has ready, for at most a quarter of `batch_max_seconds`; True when it
-        ran dry (caught up)."""
+        """Buffer (and convert) what the stream has ready, for at most a quarter of `batch_max_seconds`;
+        True when it ran dry or nothing more is waiting (caught up)."""
         feed = self._feed or self._open_feed()
         deadline = time.monotonic() + self._settings.batch_max_seconds / 4
         while len(self._buffer) < self._settings.batch_size:
@@ -167,8 +167,8 @@ class CollectionSync:
             if row is not None:
                 self._rows.append(row)
             self._buffer.append(change)
-            if time.monotonic() > deadline:
-                return False
+            if time.monotonic() > deadline:  # converting as it pulls, the loop can end before the
+                return not feed.pending()  # feed runs dry: caught up means nothing is waiting
         return False
 
     def _open_feed(self) -> ChangeFeed:
