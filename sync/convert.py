@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -51,19 +50,35 @@ def to_json(value: Any) -> str:
         return json_util.dumps(value, json_options=_JSON)
 
 
+# A profile repeats its times and amounts in every version: their Extended JSON values are kept, ready
+# for the encoder (which only reads them), by value: equal keys are the same UTC instant or the same
+# Decimal128 bits, hence the same text. Emptied when full.
+_READY: dict[Any, dict[str, str]] = {}
+READY_MAX = 1 << 16
+
+
 def _bson_default(value: Any) -> Any:
     kind = type(value)
     if kind is datetime and (value.tzinfo is None or value.tzinfo is UTC) and value.year >= 1970:
-        return {"$date": _iso_date(value)}
-    if kind is Decimal128 and (number := decimal_of(value)).is_finite():
-        return {"$numberDecimal": str(number)}
+        return _READY.get(value) or _ready(value, {"$date": _iso_date(value)})
+    if kind is Decimal128:
+        bid = value.bid
+        if (found := _READY.get(bid)) is not None:
+            return found
+        if (number := decimal_of(value)).is_finite():
+            return _ready(bid, {"$numberDecimal": str(number)})
     return json_util.default(value, _JSON)
 
 
-@lru_cache(maxsize=1 << 16)
+def _ready(key: Any, value: dict[str, str]) -> dict[str, str]:
+    if len(_READY) >= READY_MAX:
+        _READY.clear()
+    _READY[key] = value
+    return value
+
+
 def _iso_date(value: datetime) -> str:
-    """A UTC (or naive, meaning UTC) time as json_util writes it; a profile repeats its times often.
-    Cached by value: equal keys here are the same instant, hence the same text."""
+    """A UTC (or naive, meaning UTC) time as json_util writes it."""
     millis = value.microsecond // 1000
     return f"{value.isoformat(timespec='seconds')[:19]}{f'.{millis:03d}' if millis else ''}Z"
 

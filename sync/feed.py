@@ -34,6 +34,10 @@ class ChangeFeed:
             raise item
         return item
 
+    def pending(self) -> bool:
+        """Whether changes read ahead are waiting to be taken."""
+        return not self._queue.empty()
+
     def close(self) -> None:
         self._stop.set()
         self._reader.join()

@@ -1,8 +1,11 @@
-"""Prometheus metrics of the sync (served by `c360 sync run --metrics-port`)."""
+"""Prometheus metrics of the sync (served by `c360 sync run --metrics-port`), recorded from each commit's
+report in the process that serves them (the streams commit in worker processes)."""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from sync.stream import BatchReport
 
 LAG_SECONDS = Histogram(
     "c360_sync_lag_seconds",
@@ -16,3 +19,14 @@ CHANGES = Counter(
     "Changes handled: written, error (written as an error row), skipped",
     ["table", "outcome"],
 )
+
+
+def record(report: BatchReport) -> None:
+    name = report.table
+    for lag in report.lags_s:
+        LAG_SECONDS.labels(name).observe(lag)
+    if report.lags_s:
+        LAST_LAG.labels(name).set(max(report.lags_s))
+    CHANGES.labels(name, "written").inc(report.rows - report.errors)
+    CHANGES.labels(name, "error").inc(report.errors)
+    CHANGES.labels(name, "skipped").inc(report.skipped)

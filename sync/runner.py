@@ -1,110 +1,70 @@
 """The whole sync: profiles, identity events and events, each its own change stream and Delta table(s).
 
-`run` gives every stream its own thread: a stream waiting on MongoDB's getMore or on a Delta commit
-(both release the GIL) no longer holds up the others' conversion. profiles_current is merged from
-profile_changes by one more thread, so its merges never delay a profile change's commit. The threads
-share nothing but the MongoDB client, the `on_commit` callback, which is serialized, and the
-profiles_current table, whose writes `CurrentTable` serializes.
+The work comes in three shares (sync/share.py): profiles with profiles_current, merged from
+profile_changes; identity events; events. `run` gives each share a process of its own
+(sync/processes.py): converting profile changes takes a core's worth of Python under load, and the
+streams no longer wait on one GIL. `step` and `close` do the same work in the caller's thread (tests
+step it). Every commit's `BatchReport` reaches `on_commit` in this process, one at a time, and the
+metrics from there.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-import time
-from collections.abc import Callable
 
 from c360.settings import LakeSettings
 from operational.store import Store
+from sync import metrics
 from sync.convert import event_row, identity_row, profile_row
-from sync.current import CurrentTable
-from sync.delta_target import DeltaTarget
-from sync.stream import BatchReport, CollectionSync, OnCommit, StreamSpec
+from sync.processes import Job, run_workers
+from sync.share import Share, ShareSync
+from sync.stream import BatchReport, OnCommit, StreamSpec
 from sync.tables import EVENTS, IDENTITY_CHANGES, PROFILE_CHANGES, PROFILES_CURRENT
 
 PROFILES = StreamSpec("profiles", PROFILE_CHANGES, profile_row, "whenAvailable", append_resnapshot=True)
 IDENTITY_EVENTS = StreamSpec("identity_events", IDENTITY_CHANGES, identity_row)
 EVENT_HISTORY = StreamSpec("events", EVENTS, event_row, extra_fields=("updateDescription",))
-MIN_CURRENT_PAUSE_S = 0.05  # between catch-ups when lake.current_every_seconds is 0
+SHARES = (Share(PROFILES, current=PROFILES_CURRENT), Share(IDENTITY_EVENTS), Share(EVENT_HISTORY))
 
 
 class LakeSync:
     def __init__(self, store: Store, settings: LakeSettings, on_commit: OnCommit = lambda _: None) -> None:
         # Profiles are updated in place: each update's change needs the document as it was right after.
         store.db.command("collMod", "profiles", changeStreamPreAndPostImages={"enabled": True})
-        root, app = settings.path, settings.app_id
+        self._store = store
         self._settings = settings
-        changes = DeltaTarget(root, PROFILE_CHANGES, app)
-        self.current = CurrentTable(changes.path, PROFILE_CHANGES, DeltaTarget(root, PROFILES_CURRENT, app))
-        self.current.catch_up()  # what a stop or crash left unmerged
-        self._current_at = time.monotonic()
-        lock = threading.Lock()
-
-        def report(commit: BatchReport) -> None:
-            with lock:
-                on_commit(commit)
-
-        self.streams = [
-            CollectionSync(
-                store.db[PROFILES.collection], PROFILES, changes, settings, report, current=self.current
-            ),
-            *(
-                CollectionSync(
-                    store.db[spec.collection], spec, DeltaTarget(root, spec.table, app), settings, report
-                )
-                for spec in (IDENTITY_EVENTS, EVENT_HISTORY)
-            ),
-        ]
+        self._on_commit = on_commit
+        self.shares = [ShareSync(share, store.db, settings, self._report) for share in SHARES]
 
     def step(self) -> None:
-        """A little work on every stream in turn, and a catch-up of profiles_current when due, in the
-        caller's thread (tests step it)."""
-        for stream in self.streams:
-            stream.step()
-        if time.monotonic() - self._current_at >= self._settings.current_every_seconds:
-            self.current.catch_up()
-            self._current_at = time.monotonic()
+        """A little work on every share in turn, in the caller's thread."""
+        for share in self.shares:
+            share.step()
 
     def close(self) -> None:
         """Commit what each stream has buffered, stop reading and bring profiles_current up to date."""
-        for stream in self.streams:
-            stream.close()
-        self.current.catch_up()
+        for share in self.shares:
+            share.close()
 
     def run(self, stop: threading.Event) -> None:
-        """Until `stop` is set, one thread per stream and one keeping profiles_current; then each stream
-        commits what it has buffered and profiles_current catches up. A thread that fails stops the
-        others and its exception is raised here."""
-        failures: list[BaseException] = []
-
-        def guarded(work: Callable[[], None]) -> Callable[[], None]:
-            def body() -> None:
-                try:
-                    work()
-                except BaseException as exc:  # uncommitted work is redone by the next start
-                    failures.append(exc)
-                    stop.set()
-
-            return body
-
-        def follow(stream: CollectionSync) -> None:
-            while not stop.is_set():
-                stream.step()
-            stream.close()
-
-        def keep_current() -> None:
-            pause = max(self._settings.current_every_seconds, MIN_CURRENT_PAUSE_S)
-            while not stop.wait(pause):
-                self.current.catch_up()
-
-        threads = [
-            threading.Thread(target=guarded(lambda s=s: follow(s)), name=f"sync-{s.collection}")
-            for s in self.streams
+        """Until `stop` is set, one process per share; then each commits what it has buffered and
+        profiles_current catches up. A worker that fails stops the others and its exception is raised
+        here. After `run`, this object's own shares are out of date: use a new `LakeSync`."""
+        client = self._store.db.client
+        jobs = [
+            Job(
+                share=spec,
+                client_args=client._init_kwargs,  # what pymongo itself copies a client from (_duplicate)
+                database=self._store.db.name,
+                settings=self._settings,
+                expect=share.batches(),
+                parent=os.getpid(),
+            )
+            for spec, share in zip(SHARES, self.shares, strict=True)
         ]
-        threads.append(threading.Thread(target=guarded(keep_current), name="sync-profiles_current"))
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if failures:
-            raise failures[0]
-        self.current.catch_up()  # after the profile stream's last commit
+        run_workers(jobs, self._report, stop)
+
+    def _report(self, commit: BatchReport) -> None:
+        metrics.record(commit)
+        self._on_commit(commit)

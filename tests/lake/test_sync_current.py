@@ -1,6 +1,7 @@
-"""profiles_current is merged by its own thread in `sync run`: while the sync runs it reaches the newest
-version of every profile, SIGKILLs that land mid-merge leave nothing lost or doubled in it, and a merge
-that cannot commit stops the sync with its error."""
+"""profiles_current is merged by its own thread (in the profile worker) in `sync run`: while the sync
+runs it reaches the newest version of every profile, SIGKILLs that land mid-merge leave nothing lost or
+doubled in it, and a merge that cannot commit, because another writer got there first (before the run
+or during it), stops every worker and is raised with its own type in the parent."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 
 from c360.settings import Settings
 from c360.world import generate_world
@@ -60,7 +62,7 @@ def test_a_running_sync_keeps_profiles_current_through_kills(lake_settings: Sett
     assert _current(lake) == _latest(store)
 
 
-def test_a_merge_that_cannot_commit_stops_the_sync_with_its_error(
+def test_a_commit_by_another_writer_before_run_stops_the_sync_with_its_error(
     lake_settings: Settings, store: Store
 ) -> None:
     apply(store, world_events(generate_world(people=100, events_per_person=6, seed=66)), batch=100)
@@ -68,7 +70,7 @@ def test_a_merge_that_cannot_commit_stops_the_sync_with_its_error(
     sync = LakeSync(store, settings)
     rogue = DeltaTarget(settings.path, PROFILES_CURRENT, settings.app_id)  # a second sync, same app id
     rogue.merge_latest(PROFILES_CURRENT.schema.empty_table(), rogue.batch + 1)
-    stop = threading.Event()
+    stop = threading.Event()  # the profile worker finds the tables moved on since LakeSync read them
     deadline = threading.Timer(30, stop.set)
     deadline.start()
     try:
@@ -77,6 +79,47 @@ def test_a_merge_that_cannot_commit_stops_the_sync_with_its_error(
         assert deadline.is_alive(), "the sync ran on until stopped: the failed merge did not stop it"
     finally:
         deadline.cancel()
+
+
+def test_a_worker_whose_merge_fails_mid_run_stops_the_sync_with_its_error(
+    lake_settings: Settings, store: Store
+) -> None:
+    events = world_events(generate_world(people=100, events_per_person=6, seed=68))
+    half = len(events) // 2
+    apply(store, events[:half], batch=100)
+    settings = lake_settings.lake.model_copy(update={"current_every_seconds": 0.05})
+    sync = LakeSync(store, settings)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            sync.run(stop)
+        except BaseException as exc:
+            failures.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        _wait_for(lambda: _merged(settings.path, settings.app_id), None)  # the snapshot, merged
+        rogue = DeltaTarget(settings.path, PROFILES_CURRENT, settings.app_id)  # a second sync, same app id
+        rogue.merge_latest(PROFILES_CURRENT.schema.empty_table(), rogue.batch + 1)
+        apply(store, events[half:], batch=100)  # the profile worker's next merge finds that commit
+        runner.join(30)
+        assert not runner.is_alive(), "the sync ran on: the failed merge did not stop it"
+    finally:
+        stop.set()
+        runner.join()
+    assert [type(f) for f in failures] == [ConcurrentSyncError], failures
+
+
+def _merged(lake: Path, app_id: str) -> bool:
+    """profiles_current holds every batch of profile_changes, the snapshot's chunk included."""
+    logs = [lake / t / "_delta_log" for t in ("profile_changes", "profiles_current")]
+    if not all(log.exists() for log in logs):
+        return False
+    changes, current = (DeltaTable(str(log.parent)).transaction_version(app_id) or 0 for log in logs)
+    return changes >= 2 and current == changes
 
 
 @contextmanager
@@ -93,10 +136,10 @@ def _sync_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
             proc.stderr.close()
 
 
-def _wait_for(done: Callable[[], bool], proc: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
+def _wait_for(done: Callable[[], bool], proc: subprocess.Popen[bytes] | None, timeout_s: float = 90) -> None:
     deadline = time.monotonic() + timeout_s
     while not done():
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        assert proc is None or proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
         assert time.monotonic() < deadline, f"not reached in {timeout_s} s"
         time.sleep(0.05)
 
