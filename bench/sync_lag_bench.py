@@ -69,8 +69,8 @@ def main(
             settings = load_settings(
                 mongo={"uri": uri, "database": "bench_sync"}, lake={"path": work / "lake"}
             )
-            with MongoClient(uri, tz_aware=True) as client:
-                store = Store.connect(client, settings.mongo.database)
+            store = Store.open(uri, settings.mongo.database)
+            try:
                 store.ensure_indexes()
                 lags: dict[str, list[float]] = {}
                 counts: dict[str, int] = {}
@@ -100,6 +100,8 @@ def main(
                     time.sleep(0.2)
                 stop.set()
                 runner.join()
+            finally:
+                store.close()
     out = Table("table", "rows", "lag p50 s", "lag p99 s", "lag max s", "bar")
     for table, values in sorted(lags.items()):
         p50, p99 = np.percentile(values, [50, 99])

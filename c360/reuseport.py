@@ -5,18 +5,22 @@ that opens its keep-alive pool at once (an offer service, a load balancer, the r
 connections) lands mostly on one worker (32/0, 29/3 and 18/14 in three tries), which then queues while the
 others idle. With a socket per worker the kernel spreads new connections across them by a hash of the
 addresses. The price is that the supervisor here is simpler than uvicorn's: a worker that exits ends the
-whole server (a process manager restarts it), and there is no reload.
+whole server (a process manager restarts it), and there is no reload. Workers die with the supervisor,
+even a SIGKILLed one (uvicorn's are left running, holding the port).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import socket
 from multiprocessing.connection import wait
 from types import FrameType
 
 import uvicorn
+
+from c360.orphans import die_with_parent
 
 _SPAWN = multiprocessing.get_context("spawn")  # no fork: a worker starts its own clients and threads
 
@@ -26,7 +30,10 @@ def serve_workers(config: uvicorn.Config, workers: int) -> int:
     process gets SIGTERM or SIGINT (passed on as SIGTERM: uvicorn's graceful shutdown); returns the exit
     status of the worker that ended first, 0 after a requested stop."""
     _check_free(config.host, config.port)
-    processes = [_SPAWN.Process(target=_worker, args=(config,), name=f"api-{n}") for n in range(workers)]
+    parent = os.getpid()
+    processes = [
+        _SPAWN.Process(target=_worker, args=(config, parent), name=f"api-{n}") for n in range(workers)
+    ]
     for process in processes:
         process.start()
     stopping = False
@@ -52,7 +59,8 @@ def serve_workers(config: uvicorn.Config, workers: int) -> int:
     return 0 if stopping else abs(first.exitcode or 0)
 
 
-def _worker(config: uvicorn.Config) -> None:
+def _worker(config: uvicorn.Config, parent: int) -> None:
+    die_with_parent(parent)
     config.configure_logging()
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

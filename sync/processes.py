@@ -2,7 +2,7 @@
 Extended JSON, about 0.25 ms of CPU per change) no longer competes with the other streams' threads.
 
 Each worker is spawned (no fork of a process running delta-rs and pymongo threads), opens its own
-MongoClient from the parent's client's arguments, rebuilds its share and refuses to start unless the
+MongoClient to the parent's store's URI, rebuilds its share and refuses to start unless the
 tables hold the batches the parent saw. It sends every commit's `BatchReport` to the parent over its
 pipe (progress display, metrics) and, should it fail, its exception. The parent stops all workers when
 `stop` is set or any of them fails, waits for each to commit what it has buffered, and raises the first
@@ -13,12 +13,10 @@ PR_SET_PDEATHSIG), and it exits at once, without committing, when its pipe to th
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing as mp
 import os
 import pickle
 import signal
-import sys
 import threading
 import traceback
 from dataclasses import dataclass
@@ -26,8 +24,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from pymongo import MongoClient
-
+from c360.orphans import die_with_parent
 from c360.settings import LakeSettings
 from operational.store import Store
 from sync.share import Share, ShareSync
@@ -35,7 +32,6 @@ from sync.stream import OnCommit
 
 STOP = "stop"
 POLL_S = 0.1
-PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,7 @@ class Job:
     """What a worker needs to rebuild its share: all picklable."""
 
     share: Share
-    client_args: dict[str, Any]  # the parent's MongoClient arguments (a client never crosses processes)
+    uri: str  # the parent's store's (a client never crosses processes)
     database: str
     settings: LakeSettings
     expect: dict[str, int]  # the batches the parent saw in each of the share's tables
@@ -98,7 +94,7 @@ def _work(conn: Connection, job: Job) -> None:
     """A worker's life: its share until the parent says stop, then a last commit."""
     for sig in (signal.SIGINT, signal.SIGTERM):  # a terminal's Ctrl-C reaches the whole group: the
         signal.signal(sig, signal.SIG_IGN)  # parent decides, and tells the workers to commit and stop
-    _die_with(job.parent)
+    die_with_parent(job.parent)
     stop = threading.Event()
     sending = threading.Lock()
 
@@ -108,12 +104,14 @@ def _work(conn: Connection, job: Job) -> None:
 
     threading.Thread(target=_listen, args=(conn, stop), name="sync-parent", daemon=True).start()
     try:
-        with MongoClient(**job.client_args) as client:
-            store = Store.connect(client, job.database)
+        store = Store.open(job.uri, job.database)
+        try:
             share = ShareSync(
                 job.share, store.db, job.settings, lambda r: send(("commit", r)), expect=job.expect
             )
             share.follow(stop)
+        finally:
+            store.close()
     except BaseException as exc:
         send(("error", _portable(exc, job.share.name)))
 
@@ -124,17 +122,6 @@ def _listen(conn: Connection, stop: threading.Event) -> None:
         conn.recv()
         stop.set()
     except (EOFError, OSError):
-        os._exit(1)
-
-
-def _die_with(parent: int) -> None:
-    """Have the kernel kill this process when the thread that started it exits (Linux); if the parent
-    died before that took effect, exit now."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
-    if os.getppid() != parent:
         os._exit(1)
 
 

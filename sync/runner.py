@@ -51,11 +51,12 @@ class LakeSync:
         """Until `stop` is set, one process per share; then each commits what it has buffered and
         profiles_current catches up. A worker that fails stops the others and its exception is raised
         here. After `run`, this object's own shares are out of date: use a new `LakeSync`."""
-        client = self._store.db.client
+        if self._store.uri is None:
+            raise ValueError("the sync's workers need a store opened from a URI (Store.open)")
         jobs = [
             Job(
                 share=spec,
-                client_args=client._init_kwargs,  # what pymongo itself copies a client from (_duplicate)
+                uri=self._store.uri,
                 database=self._store.db.name,
                 settings=self._settings,
                 expect=share.batches(),

@@ -1,5 +1,6 @@
 """`c360 serve --workers 2` as an operator runs it: two processes, a listening socket each, a client's
-keep-alive pool spread over both, a clean stop on SIGTERM, and a clear refusal of a port already served.
+keep-alive pool spread over both, a clean stop on SIGTERM, no worker left behind by a SIGKILL, and a clear
+refusal of a port already served.
 
 Which process holds which connection is read from /proc (the sockets' inodes), not from the server."""
 
@@ -46,7 +47,7 @@ def served(server_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], 
         yield server, port
     finally:
         if server.poll() is None:
-            server.kill()
+            server.terminate()
             server.wait(30)
 
 
@@ -143,3 +144,13 @@ def test_a_port_already_served_is_refused_with_its_reason(
     _, stderr = second.communicate(timeout=60)
     assert second.returncode != 0
     assert f"cannot serve on 127.0.0.1:{port}: Address already in use" in stderr
+
+
+def test_workers_die_with_a_killed_server(served: tuple[subprocess.Popen[str], int]) -> None:
+    server, port = served
+    _wait(lambda: len(_listeners(server.pid, port)) == 2)
+    workers = _listeners(server.pid, port)
+    server.kill()
+    server.wait(30)
+    _wait(lambda: not [pid for pid in workers if Path(f"/proc/{pid}/cmdline").exists()], timeout_s=10)
+    assert not _tcp(port, LISTEN)  # and the port is free again
