@@ -3,6 +3,7 @@ writer (no Kafka needed to produce MongoDB changes), and independent reads and c
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -12,9 +13,22 @@ from typing import Any
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from c360.settings import Settings
 from ingest.events import CanonicalEvent
 from operational.store import Store
 from operational.writer import ProfileWriter
+
+
+def sync_env(settings: Settings, **lake: str) -> dict[str, str]:
+    """The environment of a `c360 sync run` subprocess on the test's MongoDB and lake; `lake` sets more
+    of the lake's settings (batch_size="200" is C360_LAKE__BATCH_SIZE=200)."""
+    return {
+        **os.environ,
+        "C360_MONGO__URI": settings.mongo.uri,
+        "C360_MONGO__DATABASE": settings.mongo.database,
+        "C360_LAKE__PATH": str(settings.lake.path),
+        **{f"C360_LAKE__{name.upper()}": value for name, value in lake.items()},
+    }
 
 
 def apply(store: Store, events: Sequence[CanonicalEvent], batch: int, pause_s: float = 0.0) -> None:

@@ -22,7 +22,7 @@ from lakehouse.tables import Lakehouse
 from operational.store import Store
 from operational.writer import ProfileWriter
 from sync.runner import LakeSync
-from tests.lake.support import assert_delta_holds_every_change_once, step_until_idle
+from tests.lake.support import assert_delta_holds_every_change_once, step_until_idle, sync_env
 
 pytestmark = pytest.mark.e2e
 
@@ -54,15 +54,7 @@ def test_sync_killed_twenty_times_leaves_every_change_exactly_once(
         except BaseException as exc:
             failure.append(exc)
 
-    env = {
-        **os.environ,
-        "C360_MONGO__URI": lake_settings.mongo.uri,
-        "C360_MONGO__DATABASE": lake_settings.mongo.database,
-        "C360_LAKE__PATH": str(lake),
-        "C360_LAKE__BATCH_SIZE": "300",
-        "C360_LAKE__BATCH_MAX_SECONDS": "0.2",
-        "C360_LAKE__COMPACT_EVERY": "15",
-    }
+    env = sync_env(lake_settings, batch_size="300", batch_max_seconds="0.2", compact_every="15")
     command = [sys.executable, "-m", "c360.cli", "sync", "run", "--quiet"]
     rng = random.Random(6)
     writer = threading.Thread(target=write)

@@ -26,7 +26,7 @@ from operational.store import Store
 from sync.delta_target import ConcurrentSyncError, DeltaTarget
 from sync.runner import LakeSync
 from sync.tables import PROFILES_CURRENT
-from tests.lake.support import apply, assert_delta_holds_every_change_once, read
+from tests.lake.support import apply, assert_delta_holds_every_change_once, read, sync_env
 
 pytestmark = pytest.mark.e2e
 
@@ -36,16 +36,13 @@ LIVES = 6
 def test_a_running_sync_keeps_profiles_current_through_kills(lake_settings: Settings, store: Store) -> None:
     events = world_events(generate_world(people=300, events_per_person=10, seed=65))
     lake = lake_settings.lake.path
-    env = {
-        **os.environ,
-        "C360_MONGO__URI": lake_settings.mongo.uri,
-        "C360_MONGO__DATABASE": lake_settings.mongo.database,
-        "C360_LAKE__PATH": str(lake),
-        "C360_LAKE__BATCH_SIZE": "200",
-        "C360_LAKE__BATCH_MAX_SECONDS": "0.2",
-        "C360_LAKE__CURRENT_EVERY_SECONDS": "0.1",
-        "C360_LAKE__COMPACT_EVERY": "4",
-    }
+    env = sync_env(
+        lake_settings,
+        batch_size="200",
+        batch_max_seconds="0.2",
+        current_every_seconds="0.1",
+        compact_every="4",
+    )
     rng = random.Random(65)
     part = len(events) // (LIVES + 1) + 1
     for life in range(LIVES):  # each life: changes arrive, profiles_current merges, then a SIGKILL

@@ -17,7 +17,7 @@ from c360.settings import Settings
 from c360.world import generate_world
 from c360.world_events import world_events
 from operational.store import Store
-from tests.lake.support import apply, read
+from tests.lake.support import apply, read, sync_env
 
 pytestmark = pytest.mark.e2e
 
@@ -28,14 +28,7 @@ def test_each_share_runs_in_a_worker_that_dies_with_the_sync(lake_settings: Sett
     events = world_events(generate_world(people=200, events_per_person=6, seed=67))
     first, later = events[: len(events) // 2], events[len(events) // 2 :]
     lake = lake_settings.lake.path
-    env = {
-        **os.environ,
-        "C360_MONGO__URI": lake_settings.mongo.uri,
-        "C360_MONGO__DATABASE": lake_settings.mongo.database,
-        "C360_LAKE__PATH": str(lake),
-        "C360_LAKE__BATCH_MAX_SECONDS": "0.2",
-        "C360_LAKE__CURRENT_EVERY_SECONDS": "0.1",
-    }
+    env = sync_env(lake_settings, batch_max_seconds="0.2", current_every_seconds="0.1")
     command = [sys.executable, "-m", "c360.cli", "sync", "run", "--quiet"]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     workers: list[int] = []
