@@ -45,13 +45,14 @@ class ApiServices:
 def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
     """`store` must know its URI (`Store.open`): the hot reads open an asyncio client to it, on the
     serving loop, while the app runs (use `with TestClient(app)` in tests, so the lifespan runs)."""
-    if store.uri is None:
+    uri = store.uri
+    if uri is None:
         raise ValueError("the API needs a store opened from a URI (Store.open), for its asyncio reads")
     services = services or ApiServices()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.profile_reads = AsyncProfileReader.open(store.uri, store.db.name)
+        app.state.profile_reads = AsyncProfileReader.open(uri, store.db.name)
         try:
             yield
         finally:
