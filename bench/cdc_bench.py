@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pymongo import MongoClient
 from rich.console import Console
 
 from c360.servers import LocalServers, settings_for_local
@@ -131,7 +130,7 @@ def latency(changes: Annotated[int, typer.Option(help="Source updates to time.")
         connector = Connector(
             write_connector_config(home / "crm.toml", "crm", properties), settings, home / "connect.log"
         )
-        store = Store.connect(MongoClient(settings.mongo.uri, tz_aware=True), settings.mongo.database)
+        store = Store.open(settings.mongo.uri, settings.mongo.database)
         store.ensure_indexes()
         with running_ingest(settings, topics):
             connector.start()
@@ -149,7 +148,7 @@ def latency(changes: Annotated[int, typer.Option(help="Source updates to time.")
         console.print(
             f"{changes} updates: p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {max(seconds) * 1000:.0f} ms"
         )
-        store.client.close()
+        store.close()
     finally:
         if connector is not None:
             connector.stop(signal.SIGTERM)

@@ -48,16 +48,17 @@ CODEC_OPTIONS: CodecOptions[Any] = CodecOptions(tz_aware=True, type_registry=Typ
 class Store:
     client: MongoClient
     db: Database
-    uri: str | None = None  # where `client` connects, for a second client of another kind (asyncio)
+    uri: str | None = None  # where `client` connects (Store.open), for clients in other processes or loops
 
     @classmethod
-    def connect(cls, client: MongoClient, database: str, uri: str | None = None) -> Store:
-        return cls(client, client.get_database(database, codec_options=CODEC_OPTIONS), uri)
+    def connect(cls, client: MongoClient, database: str) -> Store:
+        return cls(client, client.get_database(database, codec_options=CODEC_OPTIONS))
 
     @classmethod
     def open(cls, uri: str, database: str) -> Store:
         """A store with a client of its own; `close()` it when done."""
-        return cls.connect(MongoClient(uri, tz_aware=True, appname="c360"), database, uri)
+        client: MongoClient = MongoClient(uri, tz_aware=True, appname="c360")
+        return cls(client, client.get_database(database, codec_options=CODEC_OPTIONS), uri)
 
     def close(self) -> None:
         self.client.close()

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pymongo import MongoClient
 
 from c360.bootstrap import ingest_loop
 from c360.publish import ensure_topics
@@ -93,7 +92,7 @@ def live_cdc(
     configured.kafka.dead_letter_topic = unique_name("deadletter")
     configured.ingest.mapping_file = tmp_path / "mappings.yaml"
     topics = cdc_mapping(configured.ingest.mapping_file, renames)
-    store = Store.connect(MongoClient(configured.mongo.uri, tz_aware=True), database)
+    store = Store.open(configured.mongo.uri, database)
     store.ensure_indexes()
     config = write_connector_config(tmp_path / f"{name}.toml", name, properties)
     return LiveCdc(configured, topics, store, Connector(config, configured, tmp_path / "connect.log"))

@@ -7,9 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from pymongo import MongoClient
 
-from c360.settings import Settings
 from ingest.events import CanonicalEvent, build_event
 from operational.identity_ops import IdentityEditor
 from operational.offers import load_offer_rules
@@ -34,13 +32,6 @@ def tx(n: int, email: str, days_ago: int) -> CanonicalEvent:
         amount=Decimal("12.34"),
         attributes={"direction": "debit"},
     )
-
-
-@pytest.fixture
-def store(settings: Settings, fresh_db: str) -> Store:
-    store = Store.connect(MongoClient(settings.mongo.uri, tz_aware=True), fresh_db)
-    store.ensure_indexes()
-    return store
 
 
 def test_trim_drops_days_no_window_reads_and_changes_no_window(store: Store) -> None:
