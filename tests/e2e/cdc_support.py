@@ -53,9 +53,14 @@ class Connector:
                 env=env,
             )
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
+    @property
+    def offsets(self) -> Path:
+        return self.config.with_suffix(".offsets")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        """The process's exit status (None if it was not running)."""
         if self.process is None:
-            return
+            return None
         self.process.send_signal(sig)
         try:
             self.process.wait(timeout=60)
@@ -63,7 +68,8 @@ class Connector:
             if self.process.poll() is None:
                 self.process.kill()
                 self.process.wait()
-            self.process = None
+            status, self.process = self.process.returncode, None
+        return status
 
 
 @dataclass

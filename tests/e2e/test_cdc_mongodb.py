@@ -108,7 +108,7 @@ def test_mongodb_changes_reach_profiles(
             del both["online_orders"]
             latencies.append(until(store, "account_id:R-7", _is(both), "an order deletion"))
 
-            connector.stop(signal.SIGTERM)
+            assert connector.stop(signal.SIGTERM) == 0  # a clean exit, its offsets committed
             source.online_orders.insert_one(
                 {"_id": "O-2", "user_id": "R-7", "total": Decimal128("0.30"), "ordered_at": DAY, "items": []}
             )
