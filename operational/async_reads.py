@@ -7,7 +7,7 @@ uses it, hence `open` from inside the running loop (the app's lifespan) and `clo
 
 Each read is one `find` or `aggregate` command whose single result comes back in the first batch, sent
 with `Database.command`: pymongo's cursor helpers (`find_one`, `aggregate`) build and tear down a cursor
-object per call, ~80-110 µs of CPU per read more (measured on this machine's 8 KB profiles). The driver
+object per call: ~50-100 µs of CPU per read more (measured on 8 KB profiles, docs/BENCHMARKS.md). The driver
 does not retry a plain command, so `_first` retries once on what its retryable reads retry on: a
 network error or a primary that stepped down (`AutoReconnect`).
 """
