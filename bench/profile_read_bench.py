@@ -7,7 +7,9 @@ world, inserted as pre-encoded BSON with new ids) and one customer_id identity e
 request k is due at start + k/rate and its latency counts from then, so queueing is not hidden. The raw
 phase runs the same way with pymongo's asyncio client (as many in flight as HTTP connections), so the
 baseline is not a serial loop that queues behind itself. Debian's `wrk` is closed-loop (no fixed rate),
-hence this generator; each phase reports its CPU per request, to show it is not the bottleneck.
+hence this generator. Each phase reports the CPU per request of the generator (to show it is not the
+bottleneck), of the API's processes and of mongod, with the machine's busy share and hypervisor steal
+(bench/cpu.py): a tail from our own saturation and one from a neighbour's load look different there.
 
     .venv/bin/python -m bench.profile_read_bench run --profiles 1000000 --rate 1000 --seconds 15
     .venv/bin/python -m bench.profile_read_bench run --help
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import json
 import os
 import random
@@ -38,6 +41,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import AsyncMongoClient, MongoClient
 from rich.console import Console
 
+from bench.cpu import CpuWindow, tree_pids
 from c360.servers import LocalServers, settings_for_local
 from c360.settings import load_settings
 from c360.world import generate_world
@@ -96,12 +100,14 @@ def run(
         server = subprocess.Popen(command, env=env)
         _wait_http(port)
         results = {}
+        mongod = next(s.pid for s in servers.status() if s.name == "mongod")
         for phase in ("raw_find_one", "rest_get", "rest_lookup"):
             load = [sys.executable, "-m", "bench.profile_read_bench", "load", phase, "--port", str(port),
                     "--uri", settings.mongo.uri, "--profiles", str(profiles), "--rate", str(rate),
                     "--seconds", str(seconds), "--connections", str(connections)]  # fmt: skip
+            window = CpuWindow({"api": tree_pids(server.pid), "mongod": [mongod] if mongod else []}).start()
             out = subprocess.run(load, check=True, capture_output=True, text=True).stdout
-            results[phase] = json.loads(out)
+            results[phase] = json.loads(out) | window.stop(int(rate * seconds))
             console.print(f"{phase:>13}: {results[phase]}")
         raw, get, lookup = results["raw_find_one"], results["rest_get"], results["rest_lookup"]
         ratio = get["p50_ms"] / raw["p50_ms"]
@@ -146,6 +152,11 @@ def load(
     the API is: the generator shares the machine's two cores with it and mongod."""
     cpu = time.process_time()
     picks = _picks(profiles, int(rate * seconds))
+    # A full collection in the generator held every in-flight reply back (raw find_one max 95 -> 20 ms
+    # without it, docs/BENCHMARKS.md): its garbage is acyclic, so reference counting frees it anyway.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     if phase == "raw_find_one":
         latencies = uvloop.run(_paced_find_one(uri, picks, rate, connections))
     else:
