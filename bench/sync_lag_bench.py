@@ -13,11 +13,14 @@ streamed (snapshot rows excluded) until every stream has caught up, reported as 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import shlex
 import sys
 import tempfile
 import threading
 import time
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +30,7 @@ from pymongo import MongoClient
 from rich.console import Console
 from rich.table import Table
 
+from bench.cpu import CpuWindow, tree_pids
 from bench.ingest_bench import _servers
 from c360.settings import load_settings
 from c360.world import generate_world
@@ -43,17 +47,29 @@ LAG_BAR_S = 5.0
 SETTLED_S = 3.0
 
 
-def _write(uri: str, database: str, people: int, events_per_person: float, rate: float) -> None:
-    """The load: the world's events through the profile writer, paced to `rate`."""
+def _write(
+    uri: str,
+    database: str,
+    people: int,
+    events_per_person: float,
+    rate: float,
+    writing: Event,
+    cpu: Synchronized,
+) -> None:
+    """The load: the world's events through the profile writer, paced to `rate`. `writing` is set when
+    the first event is written, and `cpu` receives the CPU seconds the writing took (this process is gone
+    before the parent could read it from /proc)."""
     events = world_events(generate_world(people=people, events_per_person=events_per_person, seed=7))
     per_tick = max(1, int(rate * TICK_S))
     with MongoClient(uri, tz_aware=True) as client:
         store = Store.connect(client, database)
         writer = ProfileWriter(store)
-        started = time.monotonic()
+        writing.set()
+        started, cpu_before = time.monotonic(), time.process_time()
         for tick, start in enumerate(range(0, len(events), per_tick)):
             time.sleep(max(0.0, started + tick * TICK_S - time.monotonic()))
             writer.apply(events[start : start + per_tick])
+        cpu.value = time.process_time() - cpu_before
 
 
 @app.command()
@@ -86,13 +102,17 @@ def main(
                 stop = threading.Event()
                 runner = threading.Thread(target=sync.run, args=(stop,))
                 runner.start()
-                load = mp.get_context("spawn").Process(
-                    target=_write, args=(uri, settings.mongo.database, people, events_per_person, rate)
+                ctx = mp.get_context("spawn")
+                writing, writer_cpu = ctx.Event(), ctx.Value("d", 0.0)
+                load = ctx.Process(
+                    target=_write,
+                    args=(uri, settings.mongo.database, people, events_per_person, rate, writing, writer_cpu),
                 )
-                started = time.monotonic()
                 load.start()
+                writing.wait()
+                window = _cpu_window()
                 load.join()
-                wrote_s = time.monotonic() - started
+                usage = window.stop(1)
                 total = store.events.count_documents({})
                 # Every event synced, then no commit for SETTLED_S: the other streams have caught up
                 # too, so the changes written last are measured (stopping at once would drop them).
@@ -107,9 +127,33 @@ def main(
         p50, p99 = np.percentile(values, [50, 99])
         out.add_row(table, f"{counts[table]:,}", f"{p50:.2f}", f"{p99:.2f}", f"{max(values):.2f}",
                     f"{'ok' if p99 < LAG_BAR_S else 'FAIL'} p99 < {LAG_BAR_S:g} s")  # fmt: skip
+    wrote_s = usage["wall_s"]  # from the first event written (the world is generated before it)
     console.print(f"{total:,} events written in {wrote_s:.0f} s ({total / wrote_s:,.0f}/s)")
+    # Share of one core while the writer ran: a machine near 100% busy is saturated, and the sync's
+    # lag then says how the cores were shared more than how fast it is.
+    cores = {
+        name[: -len("_cpu_us")]: v / 1e6 / usage["wall_s"]
+        for name, v in usage.items()
+        if name.endswith("_cpu_us")
+    }
+    cores["writer"] = writer_cpu.value / usage["wall_s"]
+    shares = ", ".join(f"{name} {share:.0%}" for name, share in cores.items())
+    console.print(
+        f"CPU while writing (share of one core): {shares}; machine {usage['machine_busy_pct']:.0f}% busy"
+        f" of {os.cpu_count()} cores, steal {usage['steal_s']} s"
+    )
     console.print(out)
     console.print(f"command: python -m bench.sync_lag_bench {shlex.join(sys.argv[1:])}".rstrip())
+
+
+def _cpu_window() -> CpuWindow:
+    """mongod and each of the sync's workers (named sync-<collection>), by their process names."""
+    groups: dict[str, list[int]] = {}
+    for pid in tree_pids(os.getpid()):
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+        if name == "mongod" or name.startswith("sync-"):
+            groups.setdefault(name, []).append(pid)
+    return CpuWindow(groups).start()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from c360.collector import settle_heap
 from c360.orphans import die_with_parent
+from c360.process_name import set_process_name
 from c360.settings import LakeSettings
 from operational.store import Store
 from sync.share import Share, ShareSync
@@ -95,6 +97,7 @@ def _work(conn: Connection, job: Job) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):  # a terminal's Ctrl-C reaches the whole group: the
         signal.signal(sig, signal.SIG_IGN)  # parent decides, and tells the workers to commit and stop
     die_with_parent(job.parent)
+    set_process_name(f"sync-{job.share.name}")
     stop = threading.Event()
     sending = threading.Lock()
 
@@ -109,6 +112,7 @@ def _work(conn: Connection, job: Job) -> None:
             share = ShareSync(
                 job.share, store.db, job.settings, lambda r: send(("commit", r)), expect=job.expect
             )
+            settle_heap()
             share.follow(stop)
         finally:
             store.close()

@@ -42,6 +42,9 @@ def test_each_share_runs_in_a_worker_that_dies_with_the_sync(lake_settings: Sett
         time.sleep(1)  # the last profiles_current merges: the sync is idle when killed
         workers = _workers(proc.pid)
         assert len(workers) == SHARES, workers
+        # named for their share, so that top and ps tell which one is busy
+        names = sorted(Path(f"/proc/{w}/comm").read_text().strip() for w in workers)
+        assert names == ["sync-events", "sync-identity_e", "sync-profiles"], names
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
