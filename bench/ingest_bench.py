@@ -44,6 +44,7 @@ from rich.console import Console
 from rich.table import Table
 
 from c360.bootstrap import ingest_loop
+from c360.collector import settle_heap
 from c360.progress import progress_bar
 from c360.publish import ensure_topics, publish
 from c360.servers import LocalServers, ServerError, kafka_bootstrap, mongo_uri
@@ -239,6 +240,7 @@ def _run(settings: Settings, prefix: str, plan: Plan, command: str) -> Result:
             fresh.extend(outcome.freshness_s)
 
     with ingest_loop(settings, on_batch=on_batch) as loop:
+        settle_heap()  # as `c360 ingest run` does
         entered = time.monotonic()
         with progress_bar() as bar:
             task = bar.add_task("ingesting", total=n)

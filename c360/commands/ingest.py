@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.live import Live
 
 from c360.bootstrap import ingest_loop, ingest_topics
+from c360.collector import settle_heap
 from c360.service import start_service
 from c360.settings import load_settings
 from ingest.consumer import BatchOutcome, LoopTotals
@@ -50,6 +51,7 @@ def run(
                 live.update(_status(loop.totals, time.monotonic() - started))
 
         with ingest_loop(settings, on_batch=show) as loop:
+            settle_heap()
             totals = loop.run(stop)
     console.print(_status(totals, time.monotonic() - started))
 
