@@ -45,7 +45,7 @@ AWAIT_MS = 50  # longest a pull blocks when the stream is idle
 # profile change): behind, a full batch of 16 MB delayed its first change by the decoding of ~4,000.
 FEED_BATCH = 500
 # Decoded changes the feed may hold ahead of the converter: two getMores' worth keeps MongoDB's time
-# overlapped with conversion; more only keeps decoded profiles alive for the garbage collector to walk.
+# overlapped with conversion; more would only hold more decoded profiles in memory.
 FEED_AHEAD = 2 * FEED_BATCH
 # Decimal128 stays Decimal128 (exact, and Extended JSON knows it). BSON dates are UTC: decoded naive
 # (half the decoding cost of tz-aware ones), which the converters, Arrow and Extended JSON read as UTC.
@@ -102,10 +102,9 @@ class CollectionSync:
         self._settings = settings
         self._on_commit = on_commit
         self._feed: ChangeFeed | None = None
-        # When each change read since the last commit was made, and the last one's resume token: the
-        # change itself is dropped once converted. Held until the commit, thousands of decoded profiles
-        # made every garbage collection walk them (a fifth of the profile worker's CPU, behind).
-        self._buffer: list[datetime | None] = []
+        # When each change read since the last commit was made, and the last one's resume token: a
+        # change is dropped once converted, rather than kept decoded (a whole profile) until the commit.
+        self._times: list[datetime | None] = []
         self._token: Any = None
         self._rows: list[dict[str, Any]] = []  # their rows (a skipped change has none)
         self._first_at = 0.0
@@ -126,19 +125,19 @@ class CollectionSync:
                 self._snapshot_chunk()
                 return
             caught_up = self._pull()
-            if self._buffer and self._due(caught_up):
+            if self._times and self._due(caught_up):
                 self._flush()
         except OperationFailure as exc:
             if exc.code not in (CHANGE_STREAM_HISTORY_LOST, SNAPSHOT_TOO_OLD):
                 raise
             log.warning("%s: %s; starting a new epoch from a snapshot", self._spec.collection, exc)
             self._close_stream()
-            self._buffer, self._rows = [], []
+            self._times, self._rows = [], []
             self._new_epoch()
 
     def close(self) -> None:
         """Commit what is buffered, then stop reading."""
-        if self._buffer and self.checkpoint.phase == "stream":
+        if self._times and self.checkpoint.phase == "stream":
             self._flush()
         self._close_stream()
         self._target.wait_compaction()
@@ -151,14 +150,14 @@ class CollectionSync:
         behind, batches grow (fewer commits, each paying its Delta log work once)."""
         age = time.monotonic() - self._first_at
         limit = self._settings.batch_max_seconds
-        return len(self._buffer) >= self._settings.batch_size or age >= (limit / 4 if caught_up else limit)
+        return len(self._times) >= self._settings.batch_size or age >= (limit / 4 if caught_up else limit)
 
     def _pull(self) -> bool:
         """Buffer (and convert) what the stream has ready, for at most a quarter of `batch_max_seconds`;
         True when it ran dry or nothing more is waiting (caught up)."""
         feed = self._feed or self._open_feed()
         deadline = time.monotonic() + self._settings.batch_max_seconds / 4
-        while len(self._buffer) < self._settings.batch_size:
+        while len(self._times) < self._settings.batch_size:
             change = feed.take(AWAIT_MS / 1000)
             if change is None:
                 return True
@@ -167,13 +166,13 @@ class CollectionSync:
                 raise OperationFailure(
                     f"the change stream ended ({change['operationType']})", CHANGE_STREAM_HISTORY_LOST
                 )
-            if not self._buffer:
+            if not self._times:
                 self._first_at = time.monotonic()
             cp = self.checkpoint  # the next commit is batch cp.batch + 1
-            row = self._spec.convert(change, Position(cp.batch + 1, cp.epoch, len(self._buffer)))
+            row = self._spec.convert(change, Position(cp.batch + 1, cp.epoch, len(self._times)))
             if row is not None:
                 self._rows.append(row)
-            self._buffer.append(change_time(change))
+            self._times.append(change_time(change))
             self._token = change["_id"]
             if time.monotonic() > deadline:  # converting as it pulls, the loop can end before the
                 return not feed.pending()  # feed runs dry: caught up means nothing is waiting
@@ -198,8 +197,8 @@ class CollectionSync:
         return self._feed
 
     def _flush(self) -> None:
-        times, rows = self._buffer, self._rows
-        self._buffer, self._rows = [], []
+        times, rows = self._times, self._rows
+        self._times, self._rows = [], []
         if not times:
             return
         checkpoint = self.checkpoint.next(token=self._token)
