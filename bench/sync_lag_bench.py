@@ -112,7 +112,7 @@ def main(
                 writing.wait()
                 window = _cpu_window()
                 load.join()
-                usage = window.stop(1)
+                usage = window.stop(requests=1)  # CPU per "request" = the whole window's
                 total = store.events.count_documents({})
                 # Every event synced, then no commit for SETTLED_S: the other streams have caught up
                 # too, so the changes written last are measured (stopping at once would drop them).
