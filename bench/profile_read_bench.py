@@ -2,7 +2,8 @@
 pymongo find_one on the same documents, in one run.
 
 Starts its own mongod, bulk-loads N profiles (copies of documents the real writer built from a generated
-world, inserted as pre-encoded BSON with new ids) and one customer_id identity each, then starts
+world, inserted as pre-encoded BSON with new ids) and one customer_id identity each (its edge, and the
+key on the profile that lookups find it by: operational/held_keys.py), then starts
 `c360 serve` (uvicorn) in its own process and a load generator in another. The generator is open-loop:
 request k is due at start + k/rate and its latency counts from then, so queueing is not hidden. The raw
 phase runs the same way with pymongo's asyncio client (as many in flight as HTTP connections), so the
@@ -55,6 +56,7 @@ app = typer.Typer(add_completion=False, help=__doc__)
 console = Console()
 KEY = "bench-reader-key-0123456789"
 PLACEHOLDER = "p" + "f" * 20
+CID_PLACEHOLDER = "BENCH-ffffffff"  # as long as _cid(i)
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 CHUNK = 10_000
@@ -99,6 +101,9 @@ def run(
         command = [sys.executable, "-m", "c360.cli", "serve", "--port", str(port), "--workers", str(workers)]
         server = subprocess.Popen(command, env=env)
         _wait_http(port)
+        # The copies hold their own keys: a lookup answers the profile its customer id was loaded with.
+        found = json.loads(asyncio.run(_get_once(port, f"/profiles/lookup?type=customer_id&value={_cid(7)}")))
+        assert found["id"] == _pid(7), found["id"]
         results = {}
         mongod = next(s.pid for s in servers.status() if s.name == "mongod")
         for phase in ("raw_find_one", "rest_get", "rest_lookup"):
@@ -208,16 +213,23 @@ def _templates(store: Store) -> list[bytes]:
     ]
     ProfileWriter(store).apply(events)  # type: ignore[arg-type]
     docs = store.profiles.find({"merged_into": {"$exists": False}, "identifiers": {"$exists": True}})
-    return [bson.encode({**d, "_id": PLACEHOLDER}, codec_options=store.db.codec_options) for d in docs]
+    # Each copy holds one key, the bench's own customer id (operational/held_keys.py).
+    keys = {"identity_keys": [f"customer_id:{CID_PLACEHOLDER}"]}
+    return [bson.encode({**d, "_id": PLACEHOLDER} | keys, codec_options=store.db.codec_options) for d in docs]
 
 
 def _bulk_load(db: Any, templates: list[bytes], count: int) -> None:
-    """Same-length id swap in pre-encoded BSON: the insert rate is the server's, not the encoder's."""
-    marker = PLACEHOLDER.encode()
+    """Same-length id swaps in pre-encoded BSON: the insert rate is the server's, not the encoder's."""
+    marker, cid_marker = PLACEHOLDER.encode(), CID_PLACEHOLDER.encode()
     for start in range(0, count, CHUNK):
         ids = range(start, min(start + CHUNK, count))
         docs = [
-            RawBSONDocument(templates[i % len(templates)].replace(marker, _pid(i).encode(), 1)) for i in ids
+            RawBSONDocument(
+                templates[i % len(templates)]
+                .replace(marker, _pid(i).encode(), 1)
+                .replace(cid_marker, _cid(i).encode(), 1)
+            )
+            for i in ids
         ]
         db.profiles.insert_many(docs, ordered=False)
         db.identities.insert_many(
@@ -234,7 +246,7 @@ def _settle(db: Any, profiles: int, requests: int) -> None:
         batch = ids[start : start + CHUNK]
         db.profiles.find_raw_batches({"_id": {"$in": batch}}).to_list()
         cids = [f"customer_id:{_cid(int(i[1:], 16))}" for i in batch]
-        db.identities.find_raw_batches({"_id": {"$in": cids}}).to_list()
+        db.profiles.find_raw_batches({"identity_keys": {"$in": cids}}, {"_id": 1}).to_list()
 
 
 def _picks(profiles: int, requests: int) -> list[int]:
@@ -254,18 +266,19 @@ def _wait_http(port: int, timeout_s: float = 180) -> None:
     raise RuntimeError(f"the API did not start on port {port}")
 
 
-async def _get_once(port: int, path: str) -> None:
+async def _get_once(port: int, path: str) -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(_request(path))
-    await _response(reader)
+    body = await _response(reader)
     writer.close()
+    return body
 
 
 def _request(path: str) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: bench\r\nX-API-Key: {KEY}\r\n\r\n".encode()
 
 
-async def _response(reader: asyncio.StreamReader) -> None:
+async def _response(reader: asyncio.StreamReader) -> bytes:
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     if status != 200:
@@ -275,7 +288,7 @@ async def _response(reader: asyncio.StreamReader) -> None:
         for line in head.split(b"\r\n")
         if line.lower().startswith(b"content-length:")
     )
-    await reader.readexactly(length)
+    return await reader.readexactly(length)
 
 
 async def _paced_http(port: int, paths: list[str], rate: int, connections: int) -> list[float]:

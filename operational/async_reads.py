@@ -24,7 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect
 
 from ingest.events import IdentifierType
-from operational.reads import MAX_REDIRECTS, edge_with_profile
+from operational.reads import MAX_REDIRECTS, edge_with_profile, holder, identity_key
 from operational.store import CODEC_OPTIONS
 
 # A command's reply does not go through the codec's type registry (Decimal128 would stay Decimal128):
@@ -49,10 +49,13 @@ class AsyncProfileReader:
         return await self._live(await self._profile(profile_id))
 
     async def lookup(self, type_: IdentifierType, value: str) -> dict[str, Any] | None:
-        """Normalizes the value exactly as ingest does, so '  Ann@X.com' finds 'ann@x.com'."""
-        pipeline = edge_with_profile(type_, value)
-        edge = await self._first({"aggregate": "identities", "pipeline": pipeline, "cursor": {}})
-        return None if edge is None or not edge["p"] else await self._live(edge["p"][0])
+        key = identity_key(type_, value)
+        doc = await self._first(_find(holder(key)))
+        if doc is None:
+            pipeline = edge_with_profile(key)
+            edge = await self._first({"aggregate": "identities", "pipeline": pipeline, "cursor": {}})
+            doc = None if edge is None or not edge["p"] else edge["p"][0]
+        return await self._live(doc)
 
     async def _live(self, doc: dict[str, Any] | None) -> dict[str, Any] | None:
         for _ in range(MAX_REDIRECTS):
@@ -62,9 +65,7 @@ class AsyncProfileReader:
         return None
 
     async def _profile(self, profile_id: str) -> dict[str, Any] | None:
-        return await self._first(
-            {"find": "profiles", "filter": {"_id": profile_id}, "limit": 1, "singleBatch": True}
-        )
+        return await self._first(_find({"_id": profile_id}))
 
     async def _first(self, command: dict[str, Any]) -> dict[str, Any] | None:
         """The first document of a cursor command's first batch; retried once after AutoReconnect."""
@@ -74,3 +75,7 @@ class AsyncProfileReader:
             reply = await self._db.command(command, codec_options=RAW)
         batch = reply["cursor"]["firstBatch"]
         return bson.decode(batch[0].raw, CODEC_OPTIONS) if batch else None
+
+
+def _find(query: dict[str, Any]) -> dict[str, Any]:
+    return {"find": "profiles", "filter": query, "limit": 1, "singleBatch": True}

@@ -20,6 +20,8 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from operational.cdc_profile import cdc_profile
+from operational.held_keys import FIELD as KEYS
+from operational.held_keys import held_keys
 from operational.identity_rules import IdentityRules
 from operational.lineage import parents, subtree
 from operational.rebuild import rebuild_updates
@@ -84,7 +86,7 @@ class IdentityEditor:
         ).modified_count
         store.profiles.update_many(
             {"_id": {"$in": sorted(side)}},
-            {"$set": {"merged_into": survivor, "merged_at": now}},
+            {"$set": {"merged_into": survivor, "merged_at": now}, "$unset": {KEYS: ""}},
             session=session,
         )
         self._record("merge", survivor, merged, evidence, now, session)
@@ -170,12 +172,11 @@ class IdentityEditor:
         merged_from = [
             d["_id"] for d in store.profiles.find({"merged_into": profile_id}, {"_id": 1}, session=session)
         ]
-        keys = [
-            d["_id"] for d in store.identities.find({"profile_id": profile_id}, {"_id": 1}, session=session)
-        ]
+        keys = held_keys(store.identities, [profile_id], session)[profile_id]
         identified = any(self._rules.merges_key(k) for k in keys)
         reset, write = rebuild_updates(events, merged_from, identified, now)
         rows = store.cdc_rows.find({"profile_id": profile_id, "deleted": False}, session=session)
         write["$set"]["cdc"] = cdc_profile(rows)
+        write["$set"][KEYS] = keys
         store.profiles.update_one({"_id": profile_id}, reset, session=session)
         store.profiles.update_one({"_id": profile_id}, write, session=session)

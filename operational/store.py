@@ -21,6 +21,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import CollectionInvalid, OperationFailure
 
+from operational.held_keys import FIELD as KEYS
 from operational.money import decimal_of
 
 NAMESPACE_EXISTS = 48
@@ -104,6 +105,7 @@ class Store:
         self.identities.create_index([("profiles", ASCENDING)], sparse=True)
         self.events.create_index([("profile_id", ASCENDING), ("occurred_at", DESCENDING)])
         self.profiles.create_index([("merged_into", ASCENDING)], sparse=True)
+        self.profiles.create_index([(KEYS, ASCENDING)], sparse=True)  # lookups: operational/held_keys.py
         self.profiles.create_index([("search_names", ASCENDING)], sparse=True)
         self.profiles.create_index([("daily_from", ASCENDING)], sparse=True)  # operational/trim.py
         self.identity_events.create_index([("survivor", ASCENDING)])

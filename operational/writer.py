@@ -28,6 +28,8 @@ from pymongo.write_concern import WriteConcern
 
 from ingest.events import CanonicalEvent
 from operational.cdc_profile import cdc_profile
+from operational.held_keys import FIELD as KEYS
+from operational.held_keys import held_keys
 from operational.identity_rules import IdentityRules
 from operational.profile_delta import ProfileDelta
 from operational.row_state import marker_id, plan_rows, row_id
@@ -345,9 +347,29 @@ class ProfileWriter:
             updates.append(_statement({"_id": p.profile_id}, update, upsert=True))
         if identity_docs:
             store.identities.insert_many(list(identity_docs.values()), ordered=False, session=session)
+        updates += self._held_keys(placements, updates, session)
         store.events.insert_many(event_docs, ordered=False, session=session)
         if updates:
             update_statements(store.profiles, updates, session)
+
+    def _held_keys(
+        self, placements: list[Placement], updates: list[dict[str, Any]], session: ClientSession
+    ) -> list[dict[str, Any]]:
+        """The keys copy of every profile whose edges this batch changed (after all of its edge writes): set
+        in its own update, or in one more statement for a profile that only lost a key to a move."""
+        sources = {source for p in placements for _, source in p.moved}
+        changed = {p.profile_id for p in placements if p.new_keys or p.merged or p.moved} | sources
+        if not changed:
+            return []
+        held = held_keys(self._store.identities, changed, session)
+        for p, statement in zip(placements, updates, strict=True):
+            if p.profile_id in held:
+                statement["u"]["$set"][KEYS] = held.pop(p.profile_id)
+        # A source merged away in this batch is a redirect by now, and a redirect holds no keys.
+        return [
+            _statement({"_id": pid, "merged_into": {"$exists": False}}, {"$set": {KEYS: keys}})
+            for pid, keys in held.items()
+        ]
 
     def _write_rows(
         self,

@@ -16,6 +16,7 @@ import pytest
 
 from c360.world import Message
 from tests.e2e.support import Pipeline, live_profiles, wait_for
+from tests.held_keys import assert_held_keys_match_edges
 
 pytestmark = pytest.mark.e2e
 EMAIL, PHONE, CUSTOMER = "ann.race@example.com", "+447911123456", "CUST-0000001"
@@ -70,3 +71,4 @@ def test_two_ingest_processes_converge_on_one_profile_and_lose_nothing(pipeline:
     assert profile["stats"]["transaction"] == {"count": rounds, "amount": Decimal("1.25") * rounds}
     assert pipeline.store.events.count_documents({"profile_id": {"$ne": profile["_id"]}}) == 0
     assert pipeline.store.identities.count_documents({"profile_id": {"$ne": profile["_id"]}}) == 0
+    assert assert_held_keys_match_edges(pipeline.store) == pipeline.store.identities.count_documents({})

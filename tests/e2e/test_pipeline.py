@@ -19,6 +19,7 @@ from c360.world import generate_world
 from ingest.events import build_event
 from ingest.records import SourceRecord
 from tests.e2e.support import Pipeline, assert_profiles_match_ground_truth, live_profiles, run_until, wait_for
+from tests.held_keys import assert_held_keys_match_edges
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +33,7 @@ def test_generated_world_matches_ground_truth_and_replay_changes_nothing(pipelin
     assert (loop.totals.applied, loop.totals.dead_letters) == (total, 0)
     assert pipeline.store.events.count_documents({}) == total
     assert_profiles_match_ground_truth(world, pipeline.store)
+    assert assert_held_keys_match_edges(pipeline.store) == pipeline.store.identities.count_documents({})
     before = sorted(live_profiles(pipeline.store), key=lambda p: p["_id"])
 
     # Replay: the very same records published again reach the pipeline at new offsets.

@@ -14,6 +14,7 @@ from operational.reads import ProfileReader
 from operational.resolving_writer import ResolvingWriter
 from operational.store import Store
 from operational.writer import ProfileWriter
+from tests.held_keys import assert_held_keys_match_edges
 
 pytestmark = pytest.mark.integration
 BATCH = 50
@@ -39,3 +40,6 @@ def test_hard_cases_never_merge_and_typos_do(settings: Settings, store: Store) -
     assert accuracy.recall >= 0.95, accuracy  # role-mailbox logins stay unattributed, by design
     merges = store.identity_events.count_documents({"kind": "merge", "evidence.rule": "probabilistic match"})
     assert merges >= world.typo_records * 0.5  # typo'd point-of-sale records joined their customer
+    # Reassigned phones moved between people: the keys copy followed every move and merge.
+    assert store.identity_events.count_documents({"kind": "move"}) > 0
+    assert assert_held_keys_match_edges(store) == store.identities.count_documents({})

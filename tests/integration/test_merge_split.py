@@ -15,6 +15,7 @@ from operational.identity_ops import IdentityConflict, IdentityEditor
 from operational.reads import ProfileReader
 from operational.store import Store
 from operational.writer import ProfileWriter
+from tests.held_keys import assert_held_keys_match_edges
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -89,6 +90,7 @@ def test_wrong_automatic_merge_split_returns_both_profiles_to_their_recompute(st
     writer.apply([later])
     assert reader.lookup("loyalty_id", "L-B")["_id"] == bob_id
     assert {d["kind"] for d in store.identity_events.find()} == {"merge", "split"}
+    assert assert_held_keys_match_edges(store) == 4
 
 
 def test_manual_merge_then_split_restores_both_recomputes(store: Store) -> None:
@@ -101,8 +103,11 @@ def test_manual_merge_then_split_restores_both_recomputes(store: Store) -> None:
     assert reader.get(b)["_id"] == a
     assert observed(reader.get(a)) == recompute(ann + ann2)
     assert reader.lookup("email", "ann.smith@y.com")["_id"] == a
+    assert reader.get(a)["identity_keys"] == ["email:ann.smith@y.com", "email:ann@x.com"]
 
     editor.split(a, b, {"reason": "undo", "actor": "test"})
+    assert reader.lookup("email", "ann.smith@y.com")["_id"] == b
+    assert assert_held_keys_match_edges(store) == 2
     assert observed(reader.get(a)) == recompute(ann)
     assert observed(reader.get(b)) == recompute(ann2)
     assert reader.get(a)["merged_from"] == [] and reader.get(b)["merged_from"] == []
@@ -141,7 +146,10 @@ def test_split_of_a_nested_merge_takes_its_own_merges_along(store: Store) -> Non
     assert observed(reader.get(pid["b"])) == recompute(people["b"] + people["c"])
     assert reader.lookup("email", "c@x.com")["_id"] == pid["b"]
     assert observed(reader.get(pid["d"])) == recompute(people["d"] + people["e"])
+    assert assert_held_keys_match_edges(store) == 5
 
     editor.split(pid["b"], pid["c"], {"reason": "undo the first", "actor": "test"})
     assert observed(reader.get(pid["b"])) == recompute(people["b"])
     assert observed(reader.get(pid["c"])) == recompute(people["c"])
+    assert {reader.lookup("email", f"{name}@x.com")["_id"] for name in "abc"} == {pid[n] for n in "abc"}
+    assert assert_held_keys_match_edges(store) == 5

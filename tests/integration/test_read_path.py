@@ -145,15 +145,18 @@ def test_fast_reads_are_timed_under_their_route_template(store: Store, client: T
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
 
 
-def test_lookup_through_an_edge_naming_a_merged_away_profile_answers_the_survivor(
+def test_lookup_of_a_key_no_profile_carries_follows_its_edge_to_the_survivor(
     store: Store, client: TestClient
 ) -> None:
-    """The edge decides the profile; if it still names a merged-away id (mid-merge), the redirect is
-    followed, as GET /profiles/{old id} does."""
+    """Data written before profiles carried their keys: the edge decides the profile, and if it names a
+    merged-away id the redirect is followed, as GET /profiles/{old id} does."""
     merged = store.profiles.find_one({"merged_into": {"$exists": True}})
     assert merged is not None
+    uncopied = store.profiles.update_one(
+        {"identity_keys": "cookie:ck_9"}, {"$pull": {"identity_keys": "cookie:ck_9"}}
+    )
     moved = store.identities.update_one({"_id": "cookie:ck_9"}, {"$set": {"profile_id": merged["_id"]}})
-    assert moved.modified_count == 1
+    assert (uncopied.modified_count, moved.modified_count) == (1, 1)
     body = client.get("/profiles/lookup?type=cookie&value=ck_9", headers={"X-API-Key": KEYS["pii"][1]}).json()
     assert (body["id"], body["requested_id"]) == (merged["merged_into"], merged["merged_into"])
     gone = client.get("/profiles/lookup?type=cookie&value=ck_10", headers={"X-API-Key": KEYS["pii"][1]})

@@ -15,6 +15,7 @@ from ingest.events import CanonicalEvent, build_event
 from operational.reads import ProfileReader
 from operational.store import Store
 from operational.writer import ProfileWriter
+from tests.held_keys import assert_held_keys_match_edges
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -66,6 +67,8 @@ def test_merge_across_batches_keeps_oldest_id_and_redirects(store: Store) -> Non
     assert survivor["last_seen"] == T0 + timedelta(minutes=8)
     assert sorted(survivor["merged_from"]) == sorted([cookie_id, phone_id])
     assert store.identities.count_documents({"profile_id": old_id}) == 3
+    assert survivor["identity_keys"] == ["email:old@shop.com", "loyalty_id:ck1", "phone:+447911123456"]
+    assert assert_held_keys_match_edges(store) == 3
     assert store.events.count_documents({"profile_id": old_id}) == 5
     evidence = store.identity_events.find_one({"merged": cookie_id})
     assert evidence["survivor"] == old_id and evidence["evidence"][0]["event_id"] in {"e7", "e8"}
@@ -84,6 +87,8 @@ def test_redirect_chain_collapses_when_survivor_is_merged_again(store: Store) ->
     assert store.profiles.find_one({"_id": b})["merged_into"] == c
     assert reader.get(a)["_id"] == c
     assert reader.get(c)["event_count"] == 5
+    assert reader.get(c)["identity_keys"] == ["loyalty_id:a", "loyalty_id:b", "loyalty_id:c"]
+    assert assert_held_keys_match_edges(store) == 3
 
 
 def test_applying_twice_changes_nothing(store: Store) -> None:
@@ -132,6 +137,7 @@ def test_two_writers_racing_on_one_person_converge_and_lose_nothing(store: Store
     assert live[0]["stats"]["order"] == {"count": 401, "amount": Decimal("400.00")}
     assert store.events.count_documents({}) == 401
     assert store.identities.count_documents({"profile_id": {"$ne": live[0]["_id"]}}) == 0
+    assert assert_held_keys_match_edges(store) == 9  # 7 cookies, the email and the phone
 
 
 def test_every_query_of_a_merge_batch_uses_an_index(store: Store) -> None:
