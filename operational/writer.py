@@ -1,7 +1,8 @@
 """The profile writer: applies a micro-batch of canonical events to MongoDB in one transaction.
 
 Effects are durable and exactly-once when `apply` returns: events already recorded (by id) are skipped,
-identity keys, merges, event records and one update per touched profile commit together or not at all.
+identity keys, merges, event records and one update per touched profile (with the copy of the keys it
+holds, operational/held_keys.py) commit together or not at all.
 Concurrent writers touching the same profiles conflict inside MongoDB and are retried by
 `with_transaction`, so several ingest processes in one consumer group converge.
 
@@ -347,13 +348,17 @@ class ProfileWriter:
             updates.append(_statement({"_id": p.profile_id}, update, upsert=True))
         if identity_docs:
             store.identities.insert_many(list(identity_docs.values()), ordered=False, session=session)
-        updates += self._held_keys(placements, updates, session)
+        updates += self._held_keys(placements, updates, now, session)
         store.events.insert_many(event_docs, ordered=False, session=session)
         if updates:
             update_statements(store.profiles, updates, session)
 
     def _held_keys(
-        self, placements: list[Placement], updates: list[dict[str, Any]], session: ClientSession
+        self,
+        placements: list[Placement],
+        updates: list[dict[str, Any]],
+        now: datetime,
+        session: ClientSession,
     ) -> list[dict[str, Any]]:
         """The keys copy of every profile whose edges this batch changed (after all of its edge writes): set
         in its own update, or in one more statement for a profile that only lost a key to a move."""
@@ -367,7 +372,10 @@ class ProfileWriter:
                 statement["u"]["$set"][KEYS] = held.pop(p.profile_id)
         # A source merged away in this batch is a redirect by now, and a redirect holds no keys.
         return [
-            _statement({"_id": pid, "merged_into": {"$exists": False}}, {"$set": {KEYS: keys}})
+            _statement(
+                {"_id": pid, "merged_into": {"$exists": False}},
+                {"$set": {KEYS: keys, "updated_at": now}, "$inc": {"version": 1}},
+            )
             for pid, keys in held.items()
         ]
 
