@@ -60,6 +60,7 @@ CID_PLACEHOLDER = "BENCH-ffffffff"  # as long as _cid(i)
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 CHUNK = 10_000
+SLOW_S = 0.010  # the lookup bar's p99
 
 
 @app.command()
@@ -172,6 +173,8 @@ def load(
             for i in picks
         ]
         latencies = uvloop.run(_paced_http(port, paths, rate, connections))
+    # Whether the slow requests are spread out (our own queueing) or bunched in a few seconds (a stall).
+    slow = [sum(t > SLOW_S for t in latencies[s : s + rate]) for s in range(0, len(latencies), rate)]
     latencies.sort()
     n = len(latencies)
     summary = {
@@ -180,6 +183,7 @@ def load(
         "p99_ms": round(latencies[int(n * 0.99)] * 1000, 3),
         "max_ms": round(latencies[-1] * 1000, 3),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 3),
+        "over_10ms_by_second": slow,
         # The generator's own CPU per request: far below 1/rate, or the generator is the bottleneck.
         "generator_cpu_us": round((time.process_time() - cpu) / n * 1e6),
     }
@@ -323,13 +327,14 @@ async def _paced_find_one(uri: str, picks: list[int], rate: int, connections: in
 
 async def _open_loop(calls: list[Callable[[], Awaitable[None]]], rate: int) -> list[float]:
     """Call k is due at start + k/rate whether or not earlier ones have answered; its latency counts
-    from that due time, so a server (or generator) that falls behind shows as queueing, not hidden."""
-    latencies: list[float] = []
+    from that due time, so a server (or generator) that falls behind shows as queueing, not hidden.
+    Latencies come back in call order."""
+    latencies = [0.0] * len(calls)
     clock = time.perf_counter  # not loop.time(): uvloop's counts whole milliseconds
 
-    async def timed(call: Callable[[], Awaitable[None]], due: float) -> None:
+    async def timed(k: int, call: Callable[[], Awaitable[None]], due: float) -> None:
         await call()
-        latencies.append(clock() - due)
+        latencies[k] = clock() - due
 
     start = clock() + 0.2
     tasks = []
@@ -338,7 +343,7 @@ async def _open_loop(calls: list[Callable[[], Awaitable[None]]], rate: int) -> l
         delay = due - clock()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(timed(call, due)))
+        tasks.append(asyncio.ensure_future(timed(k, call, due)))
     await asyncio.gather(*tasks)
     return latencies
 

@@ -3,10 +3,9 @@
 A copy kept on the profile so that a lookup by identifier is one indexed `find` on `profiles` instead of
 an `identities` read joined to `profiles` (a `$lookup` costs mongod twice a get's CPU, which at 1,000
 lookups/s is a tenth of this 2-core machine; docs/BENCHMARKS.md). The edge stays the authority: the copy
-is recomputed from the edges, inside the transaction that moved them, for every profile whose edges
-changed (the writer's new keys, merges and moves; the identity editor's merges and splits), never
-patched by hand. A reader that finds no profile holding a key asks the edge, so data written before the
-copy existed still resolves.
+is written in the transaction that changes the edges: the keys of new edges are added to their profile's
+copy, and a profile whose edges merged, moved or split is recomputed from its edges. A reader that finds
+no profile holding a key asks the edge, so data written before the copy existed still resolves.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ FIELD = "identity_keys"
 def held_keys(
     identities: Collection, profile_ids: Iterable[str], session: ClientSession
 ) -> dict[str, list[str]]:
-    """The sorted keys each of `profile_ids` holds now, as the transaction sees them (an empty list for a
+    """The keys each of `profile_ids` holds now, sorted, as the transaction sees them (an empty list for a
     profile that holds none, so that its copy is cleared too)."""
     held: dict[str, list[str]] = {pid: [] for pid in profile_ids}
     if held:

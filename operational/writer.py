@@ -348,7 +348,7 @@ class ProfileWriter:
             updates.append(_statement({"_id": p.profile_id}, update, upsert=True))
         if identity_docs:
             store.identities.insert_many(list(identity_docs.values()), ordered=False, session=session)
-        updates += self._held_keys(placements, updates, now, session)
+        updates += self._held_keys(placements, updates, identity_docs, now, session)
         store.events.insert_many(event_docs, ordered=False, session=session)
         if updates:
             update_statements(store.profiles, updates, session)
@@ -357,19 +357,24 @@ class ProfileWriter:
         self,
         placements: list[Placement],
         updates: list[dict[str, Any]],
+        identity_docs: dict[str, dict[str, Any]],
         now: datetime,
         session: ClientSession,
     ) -> list[dict[str, Any]]:
-        """The keys copy of every profile whose edges this batch changed (after all of its edge writes): set
-        in its own update, or in one more statement for a profile that only lost a key to a move."""
+        """Each touched profile's keys copy, in its own update. New keys are added to it; a profile that
+        merged, gained a key by a move or lost one is recomputed from its edges (after all of the batch's
+        edge writes), and one that only lost a key gets one more statement."""
         sources = {source for p in placements for _, source in p.moved}
-        changed = {p.profile_id for p in placements if p.new_keys or p.merged or p.moved} | sources
-        if not changed:
-            return []
-        held = held_keys(self._store.identities, changed, session)
+        held = held_keys(
+            self._store.identities,
+            {p.profile_id for p in placements if p.merged or p.moved} | sources,
+            session,
+        )
         for p, statement in zip(placements, updates, strict=True):
             if p.profile_id in held:
                 statement["u"]["$set"][KEYS] = held.pop(p.profile_id)
+            elif new := [k for k in p.new_keys if identity_docs[k]["profile_id"] == p.profile_id]:
+                statement["u"].setdefault("$addToSet", {})[KEYS] = {"$each": new}
         # A source merged away in this batch is a redirect by now, and a redirect holds no keys.
         return [
             _statement(
