@@ -1,8 +1,8 @@
-"""The profile writer: applies a micro-batch of canonical events to MongoDB in one transaction.
+"""The profile writer: applies a micro-batch of canonical events to MongoDB, a few hundred per transaction.
 
 Effects are durable and exactly-once when `apply` returns: events already recorded (by id) are skipped,
-identity keys, merges, event records and one update per touched profile (with the copy of the keys it
-holds, operational/held_keys.py) commit together or not at all.
+and within a transaction the identity keys, merges, event records and one update per touched profile
+(with the copy of the keys it holds, operational/held_keys.py) commit together or not at all.
 Concurrent writers touching the same profiles conflict inside MongoDB and are retried by
 `with_transaction`, so several ingest processes in one consumer group converge.
 
@@ -71,6 +71,11 @@ def event_document(event: CanonicalEvent, profile_id: str | None, now: datetime)
 
 STATEMENTS_PER_COMMAND = 1_000
 TRANSACTION_ATTEMPTS = 5
+# A transaction's dirty pages stay in WiredTiger's cache until it commits. 2,000 events of the 20k-person
+# bench world (about 1,500 profiles of ~8 KB) left 129 MB dirty in a 0.5 GB cache, past its 20% dirty
+# trigger: every thread then had to evict, none could, and mongod 6.0.5 hung in the update for good,
+# deaf to the transaction reaper (docs/BENCHMARKS.md). A quarter of that keeps clear of the trigger.
+TRANSACTION_EVENTS = 500
 TRANSIENT = "TransientTransactionError"  # aborted as a whole: the same writes may succeed later
 UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
 MAX_CARRIERS = 20
@@ -108,14 +113,19 @@ class ProfileWriter:
         self._rules = rules or IdentityRules.from_settings()
 
     def apply(self, events: Sequence[CanonicalEvent]) -> ApplyResult:
+        """In transactions of at most TRANSACTION_EVENTS events, in order (profiles touched are counted
+        per transaction). A caller that stops between two re-applies the batch: events are skipped by id."""
         unique = list({e.event_id: e for e in events}.values())
-        if not unique:
-            return ApplyResult(0, len(events) - len(unique), 0, 0)
+        applied = touched = merges = 0
         with self._store.client.start_session() as session:
-            result = self._transaction(unique, session)
-        return ApplyResult(
-            result.applied, len(events) - result.applied, result.profiles_touched, result.merges
-        )
+            for start in range(0, len(unique), TRANSACTION_EVENTS):
+                result = self._transaction(unique[start : start + TRANSACTION_EVENTS], session)
+                applied, touched, merges = (
+                    applied + result.applied,
+                    touched + result.profiles_touched,
+                    merges + result.merges,
+                )
+        return ApplyResult(applied, len(events) - applied, touched, merges)
 
     def _transaction(self, events: list[CanonicalEvent], session: ClientSession) -> ApplyResult:
         """A few attempts, not pymongo's `with_transaction` (which retries for 120 s): a batch too large

@@ -14,7 +14,7 @@ from c360.settings import Settings
 from ingest.events import CanonicalEvent, build_event
 from operational.reads import ProfileReader
 from operational.store import Store
-from operational.writer import ProfileWriter
+from operational.writer import TRANSACTION_EVENTS, ProfileWriter
 from tests.held_keys import assert_held_keys_match_edges
 
 pytestmark = pytest.mark.integration
@@ -161,3 +161,20 @@ def test_every_query_of_a_merge_batch_uses_an_index(store: Store) -> None:
         if "COLLSCAN" in op.get("planSummary", "")
     ]
     assert scans == []
+
+
+def test_a_large_batch_commits_in_transactions_of_bounded_size(store: Store) -> None:
+    """One transaction for 2,000 events outgrew WiredTiger's cache and hung mongod; the writer commits a
+    batch in parts of TRANSACTION_EVENTS, in order, and the people in it still end up on one profile each."""
+    people = 300
+    events = [
+        ev(n, ("email", f"p{n % people}@x.com"), amount="1.00") for n in range(2 * TRANSACTION_EVENTS + 1)
+    ]
+    committed = store.client.admin.command("serverStatus")["transactions"]["totalCommitted"]
+    result = ProfileWriter(store).apply(events)
+    assert store.client.admin.command("serverStatus")["transactions"]["totalCommitted"] - committed == 3
+    assert (result.applied, result.duplicates, result.merges) == (len(events), 0, 0)
+    live = list(store.profiles.find({"merged_into": {"$exists": False}}))
+    assert len(live) == people
+    assert sum(p["event_count"] for p in live) == len(events)
+    assert assert_held_keys_match_edges(store) == people
