@@ -2,10 +2,10 @@
 
 A copy kept on the profile so that a lookup by identifier is one indexed `find` on `profiles` instead of
 an `identities` read joined to `profiles` (a `$lookup` costs mongod twice a get's CPU, which at 1,000
-lookups/s is a tenth of this 2-core machine; docs/BENCHMARKS.md). The edge stays the authority: the copy
-is written in the transaction that changes the edges: the keys of new edges are added to their profile's
-copy, and a profile whose edges merged, moved or split is recomputed from its edges. A reader that finds
-no profile holding a key asks the edge, so data written before the copy existed still resolves.
+lookups/s is a tenth of this 2-core machine; docs/BENCHMARKS.md). The edge stays the authority, and the
+copy is written in the same transaction as the edges. The key of a new edge is added to its profile's
+copy; a profile whose edges merged, moved or split has its copy recomputed from its edges. A reader that
+finds no profile holding a key asks the edge, so data written before the copy existed still resolves.
 """
 
 from __future__ import annotations

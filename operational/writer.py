@@ -74,7 +74,8 @@ TRANSACTION_ATTEMPTS = 5
 # A transaction's dirty pages stay in WiredTiger's cache until it commits. 2,000 events of the 20k-person
 # bench world (about 1,500 profiles of ~8 KB) left 129 MB dirty in a 0.5 GB cache, past its 20% dirty
 # trigger: every thread then had to evict, none could, and mongod 6.0.5 hung in the update for good,
-# deaf to the transaction reaper (docs/BENCHMARKS.md). A quarter of that keeps clear of the trigger.
+# deaf to the transaction reaper (docs/BENCHMARKS.md). A quarter of the events touch about a quarter of the
+# profiles, so their dirty pages stay well under the trigger.
 TRANSACTION_EVENTS = 500
 TRANSIENT = "TransientTransactionError"  # aborted as a whole: the same writes may succeed later
 UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
