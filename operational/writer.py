@@ -72,10 +72,9 @@ def event_document(event: CanonicalEvent, profile_id: str | None, now: datetime)
 STATEMENTS_PER_COMMAND = 1_000
 TRANSACTION_ATTEMPTS = 5
 # A transaction's dirty pages stay in WiredTiger's cache until it commits. 2,000 events of the 20k-person
-# bench world (about 1,500 profiles of ~8 KB) left 129 MB dirty in a 0.5 GB cache, past its 20% dirty
-# trigger: every thread then had to evict, none could, and mongod 6.0.5 hung in the update for good,
-# deaf to the transaction reaper (docs/BENCHMARKS.md). A quarter of the events touch about a quarter of the
-# profiles, so their dirty pages stay well under the trigger.
+# bench world left 129 MB dirty in a 0.5 GB cache, past its 20% dirty trigger: every thread then had to
+# evict, none could, and mongod 6.0.5 hung in the update for good, deaf to the transaction reaper
+# (docs/BENCHMARKS.md). Fewer events touch fewer profiles; 500 is a quarter of the batch that hung.
 TRANSACTION_EVENTS = 500
 TRANSIENT = "TransientTransactionError"  # aborted as a whole: the same writes may succeed later
 UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
