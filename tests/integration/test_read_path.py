@@ -145,6 +145,25 @@ def test_fast_reads_are_timed_under_their_route_template(store: Store, client: T
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
 
 
+def test_a_lookup_is_one_indexed_find_on_profiles(store: Store, client: TestClient) -> None:
+    """The bar's mechanism (operational/held_keys.py): a held key is found by the profiles' own index,
+    without reading identities; the answer is the profile the edge names."""
+    holder = store.identities.find_one({"_id": "cookie:ck_9"})["profile_id"]  # type: ignore[index]
+    store.db.command("profile", 2)
+    try:
+        body = client.get(
+            "/profiles/lookup?type=cookie&value=ck_9", headers={"X-API-Key": KEYS["pii"][1]}
+        ).json()
+    finally:
+        store.db.command("profile", 0)
+    reads = [
+        (op["ns"].split(".", 1)[1], op["op"], op.get("planSummary"))
+        for op in store.db["system.profile"].find({"ns": {"$regex": r"\.(profiles|identities)$"}})
+    ]
+    assert reads == [("profiles", "query", "IXSCAN { identity_keys: 1 }")]
+    assert body["id"] == holder
+
+
 def test_lookup_of_a_key_no_profile_carries_follows_its_edge_to_the_survivor(
     store: Store, client: TestClient
 ) -> None:
