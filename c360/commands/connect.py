@@ -22,11 +22,13 @@ def connect(
 ) -> None:
     r"""Capture a database with an embedded Debezium connector and publish its changes to Kafka.
 
-    For local use and tests (production runs Debezium on Kafka Connect). Needs Java 17 and the `cdc`
+    For local use and tests (production runs Debezium on Kafka Connect). Needs a Java 17 JDK and the `cdc`
     extra. Changes go to kafka.bootstrap_servers, to the topics Debezium names
     (`<topic.prefix>.<schema>.<table>`) that the mapping file's `tables` read. Offsets are kept in
     `offsets_file` (relative paths are relative to the config file): stop it with Ctrl-C and start it
-    again, and it resumes where it stopped. c360 sets converter.schemas.enable=false,
+    again, and it resumes where it stopped. The file is replaced atomically on each flush, so even a
+    kill -9 leaves a whole one; a file that cannot be read stops the connector (move it aside to take
+    a new snapshot). c360 sets converter.schemas.enable=false,
     skipped.operations=none, poll.interval.ms=20, decimal.handling.mode=string unless the file says
     otherwise.
 
