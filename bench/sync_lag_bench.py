@@ -150,7 +150,10 @@ def _cpu_window() -> CpuWindow:
     """mongod and each of the sync's workers (named sync-<collection>), by their process names."""
     groups: dict[str, list[int]] = {}
     for pid in tree_pids(os.getpid()):
-        name = Path(f"/proc/{pid}/comm").read_text().strip()
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except FileNotFoundError:  # it ended after it was listed
+            continue
         if name == "mongod" or name.startswith("sync-"):
             groups.setdefault(name, []).append(pid)
     return CpuWindow(groups).start()
