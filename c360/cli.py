@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from c360.commands import connect, demo, dev, ingest, reconcile, segments, serve, sql, sync, trim, world
+from c360.commands import (
+    backfill,
+    connect,
+    demo,
+    dev,
+    ingest,
+    reconcile,
+    segments,
+    serve,
+    sql,
+    sync,
+    trim,
+    world,
+)
 
 app = typer.Typer(
     help="c360: real-time Customer 360 profiles from Kafka into MongoDB, served over REST.",
@@ -20,6 +33,7 @@ app.add_typer(segments.export_app, name="export")
 app.command()(sql.sql)
 app.command()(reconcile.reconcile)
 app.command()(trim.trim)
+app.command()(backfill.backfill_keys)
 app.command()(serve.serve)
 app.command()(demo.demo)
 app.command()(connect.connect)

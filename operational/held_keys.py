@@ -5,7 +5,9 @@ an `identities` read joined to `profiles` (a `$lookup` costs mongod twice a get'
 lookups/s is a tenth of this 2-core machine; docs/BENCHMARKS.md). The edge stays the authority, and the
 copy is written in the same transaction as the edges. The key of a new edge is added to its profile's
 copy; a profile whose edges merged, moved or split has its copy recomputed from its edges. A reader that
-finds no profile holding a key asks the edge, so data written before the copy existed still resolves.
+finds no profile holding a key asks the edge, so data written before the copy existed still resolves,
+in two commands instead of one until `c360 backfill-keys` has set its copy
+(operational/backfill_keys.py).
 """
 
 from __future__ import annotations
