@@ -108,6 +108,7 @@ class DeltaTarget:
         key = self.table.key
 
         def merge(props: CommitProperties) -> None:
+            before = self._dt.version()
             (
                 self._dt.merge(
                     rows, f"t.{key} = s.{key}", source_alias="s", target_alias="t", commit_properties=props
@@ -117,10 +118,11 @@ class DeltaTarget:
                 .when_not_matched_insert_all(predicate="s.operation <> 'delete'")
                 .execute()
             )
-            before = self._dt.version()
-            self._dt.update_incremental()
-            if self._dt.version() == before:  # a merge that changed nothing commits nothing: record
-                self._write(rows.schema.empty_table(), props)  # the batch all the same
+            # A merge that changed nothing commits nothing: record the batch all the same. The table
+            # object moves only with its own commits; re-reading the log here would also count another
+            # writer's commit (a compaction, a second sync) as this merge's, and lose the record.
+            if self._dt.version() == before:
+                self._write(rows.schema.empty_table(), props)
 
         self._commit(Checkpoint(batch=batch, phase="stream"), merge, expect=self._batch)
 

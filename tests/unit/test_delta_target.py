@@ -1,12 +1,14 @@
 """DeltaTarget on a local Delta table (no servers): the batch a merge records is in the log even when
-the merge changes nothing."""
+the merge changes nothing, and even when another writer commits meanwhile."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
-from deltalake import DeltaTable
+import pytest
+from deltalake import DeltaTable, write_deltalake
 
 from sync.delta_target import DeltaTarget
 from sync.tables import PROFILES_CURRENT
@@ -27,3 +29,24 @@ def test_a_merge_that_changes_nothing_still_records_its_batch(tmp_path: Path) ->
     assert pa.RecordBatchReader.from_stream(table.scan(columns=["seq"])).read_all().to_pylist() == [
         {"seq": 2}
     ]
+
+
+def test_a_merge_that_changes_nothing_records_its_batch_beside_another_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer (a compaction, another process) commits while the merge runs. Its commit is not
+    the merge's: the batch must still be recorded, or a second sync's commits go unnoticed."""
+    current = DeltaTarget(tmp_path, PROFILES_CURRENT, "app")
+    current.merge_latest(_rows("insert", 1), batch=1)
+    merge = current.delta.merge
+
+    def merge_beside_another_writer(*args: Any, **kwargs: Any) -> Any:
+        other = DeltaTable(str(tmp_path / "profiles_current"))
+        write_deltalake(other, PROFILES_CURRENT.schema.empty_table(), mode="append")
+        return merge(*args, **kwargs)
+
+    monkeypatch.setattr(current.delta, "merge", merge_beside_another_writer)
+    current.merge_latest(_rows("insert", 1), batch=2)  # seq 1 again: the merge changes nothing
+    table = DeltaTable(str(tmp_path / "profiles_current"))
+    assert table.transaction_version("app") == 2
+    assert table.version() == 3  # the first merge, the other writer's commit, this batch's record
