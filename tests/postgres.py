@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -50,3 +51,19 @@ class PostgresServer:
     def create_database(self, name: str) -> None:
         with self.connect() as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
+
+    def connector_properties(self, dbname: str) -> dict[str, Any]:
+        """A Debezium PostgreSQL connector capturing `dbname` through pgoutput and the publication `c360`;
+        its topic prefix and replication slot are named after the database."""
+        return {
+            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+            "database.hostname": "127.0.0.1",
+            "database.port": self.port,
+            "database.user": USER,
+            "database.password": PASSWORD,
+            "database.dbname": dbname,
+            "topic.prefix": dbname,
+            "plugin.name": "pgoutput",
+            "publication.name": "c360",
+            "slot.name": dbname,
+        }

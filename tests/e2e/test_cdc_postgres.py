@@ -21,7 +21,7 @@ from c360.settings import Settings
 from operational.store import Store
 from tests.e2e.cdc_support import live_cdc, running_ingest, until
 from tests.e2e.support import Pipeline
-from tests.postgres import PASSWORD, USER, PostgresServer
+from tests.postgres import PostgresServer
 
 pytestmark = pytest.mark.e2e
 TABLES = ("product_holdings", "service_interactions", "identity_map")
@@ -112,17 +112,8 @@ def test_postgres_changes_reach_profiles(
         {"crm": name, "retail": name + "_retail"},
         name,
         {
-            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
-            "database.hostname": "127.0.0.1",
-            "database.port": postgres.port,
-            "database.user": USER,
-            "database.password": PASSWORD,
-            "database.dbname": name,
-            "topic.prefix": name,
-            "plugin.name": "pgoutput",
-            "publication.name": "c360",
+            **postgres.connector_properties(name),
             "publication.autocreate.mode": "disabled",
-            "slot.name": name,
             "table.include.list": ",".join(f"public.{t}" for t in TABLES),
         },
     )

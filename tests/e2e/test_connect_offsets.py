@@ -16,7 +16,7 @@ from kafka import KafkaConsumer
 from c360.settings import Settings
 from tests.e2e.cdc_support import Connector, write_connector_config
 from tests.e2e.support import wait_for
-from tests.postgres import PASSWORD, USER, PostgresServer
+from tests.postgres import PostgresServer
 
 pytestmark = pytest.mark.e2e
 
@@ -48,22 +48,7 @@ def test_a_killed_connector_resumes_and_a_cut_off_offsets_file_stops_it(
         "CREATE PUBLICATION c360 FOR TABLE accounts;"
         "INSERT INTO accounts VALUES (1, 'a')"
     )
-    config = write_connector_config(
-        tmp_path / f"{name}.toml",
-        name,
-        {
-            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
-            "database.hostname": "127.0.0.1",
-            "database.port": postgres.port,
-            "database.user": USER,
-            "database.password": PASSWORD,
-            "database.dbname": name,
-            "topic.prefix": name,
-            "plugin.name": "pgoutput",
-            "publication.name": "c360",
-            "slot.name": name,
-        },
-    )
+    config = write_connector_config(tmp_path / f"{name}.toml", name, postgres.connector_properties(name))
     connector = Connector(config, settings, tmp_path / "connect.log")
     bootstrap, topic = settings.kafka.bootstrap_servers, f"{name}.public.accounts"
     try:
