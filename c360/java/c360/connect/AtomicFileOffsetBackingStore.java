@@ -59,7 +59,7 @@ public class AtomicFileOffsetBackingStore extends MemoryOffsetBackingStore {
         try (SafeObjectInputStream in = new SafeObjectInputStream(Files.newInputStream(file))) {
             Object raw = in.readObject();
             if (!(raw instanceof Map)) {
-                throw new IOException("expected a map, found " + raw.getClass().getName());
+                throw new IOException("expected a map, found " + (raw == null ? "null" : raw.getClass().getName()));
             }
             for (Map.Entry<?, ?> entry : ((Map<?, ?>) raw).entrySet()) {
                 data.put(wrap((byte[]) entry.getKey()), wrap((byte[]) entry.getValue()));
