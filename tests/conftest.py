@@ -1,13 +1,15 @@
 """Genuine servers for the suite: a mongod replica set and a Tansu broker on free ports in a tmp dir.
 
 They start only when a test asks for `settings` (or a fixture built on it), once per session, and stop at
-its end; unit tests never pay for them.
+its end; unit tests never pay for them. A run stopped with SIGTERM (a CI timeout, `kill`) stops them too:
+it is turned into the KeyboardInterrupt of a Ctrl-C, after which pytest still tears its fixtures down.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -22,6 +24,10 @@ from pymongo import MongoClient
 from c360.servers import LocalServers, settings_for_local
 from c360.settings import LocalServerSettings, Settings, load_settings
 from tests.postgres import PostgresServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def _free_ports(count: int) -> list[int]:
