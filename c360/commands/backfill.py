@@ -25,7 +25,7 @@ def backfill_keys() -> None:
     """
     with open_store(load_settings()) as store:
         total = store.profiles.count_documents({"merged_into": {"$exists": False}})
-        with progress_bar() as bar:
+        with progress_bar(unit="profiles") as bar:
             task = bar.add_task("profiles", total=total)
             changed = backfill(store, lambda n: bar.advance(task, n))
     console.print(f"{changed:,} of {total:,} live profiles given their identity keys")
