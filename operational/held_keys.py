@@ -22,10 +22,10 @@ FIELD = "identity_keys"
 
 
 def held_keys(
-    identities: Collection, profile_ids: Iterable[str], session: ClientSession
+    identities: Collection, profile_ids: Iterable[str], session: ClientSession | None
 ) -> dict[str, list[str]]:
-    """The keys each of `profile_ids` holds now, sorted, as the transaction sees them (an empty list for a
-    profile that holds none, so that its copy is cleared too)."""
+    """The keys each of `profile_ids` holds, sorted, as the session's transaction sees them (without one,
+    as they are now); an empty list for a profile that holds none, so that its copy is cleared too."""
     held: dict[str, list[str]] = {pid: [] for pid in profile_ids}
     if held:
         query: dict[str, Any] = {"profile_id": {"$in": list(held)}}
