@@ -7,7 +7,7 @@ from rich.console import Console
 from c360.bootstrap import open_store
 from c360.progress import progress_bar
 from c360.settings import load_settings
-from operational.backfill_keys import backfill
+from operational.backfill_keys import LIVE, backfill
 
 console = Console()
 
@@ -24,7 +24,7 @@ def backfill_keys() -> None:
         c360 backfill-keys
     """
     with open_store(load_settings()) as store:
-        total = store.profiles.count_documents({"merged_into": {"$exists": False}})
+        total = store.profiles.count_documents(LIVE)
         with progress_bar(unit="profiles") as bar:
             task = bar.add_task("profiles", total=total)
             changed = backfill(store, lambda n: bar.advance(task, n))

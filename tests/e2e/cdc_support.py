@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -102,6 +103,11 @@ def live_cdc(
     store.ensure_indexes()
     config = write_connector_config(tmp_path / f"{name}.toml", name, properties)
     return LiveCdc(configured, topics, store, Connector(config, configured, tmp_path / "connect.log"))
+
+
+def offsets_lsn(offsets: bytes) -> int:
+    """The LSN a PostgreSQL connector's offsets resume from (a serialized Java map holding JSON text)."""
+    return max(int(lsn) for lsn in re.findall(rb'"lsn":(\d+)', offsets))
 
 
 def write_connector_config(path: Path, name: str, properties: dict[str, Any]) -> Path:

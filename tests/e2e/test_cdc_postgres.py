@@ -4,7 +4,6 @@ delete, truncate, a graceful restart with changes made while it was down, and a 
 
 from __future__ import annotations
 
-import re
 import signal
 import uuid
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from kafka import KafkaProducer
 
 from c360.settings import Settings
 from operational.store import Store
-from tests.e2e.cdc_support import live_cdc, running_ingest, until
+from tests.e2e.cdc_support import live_cdc, offsets_lsn, running_ingest, until
 from tests.e2e.support import Pipeline
 from tests.postgres import PostgresServer
 
@@ -62,11 +61,6 @@ def _money(value: Any) -> Decimal | None:
     """The store reads Decimal128 back as Decimal: exact, never a float."""
     assert value is None or type(value) is Decimal
     return value
-
-
-def _offset_lsn(offsets: Path) -> int:
-    """The LSN Debezium's offsets file resumes from (a serialized Java map holding JSON text)."""
-    return max(int(lsn) for lsn in re.findall(rb'"lsn":(\d+)', offsets.read_bytes()))
 
 
 def _last_lsn(store: Store) -> int:
@@ -159,7 +153,7 @@ def test_postgres_changes_reach_profiles(
             # A graceful stop exits cleanly with the offsets of all it relayed committed: a restart relays
             # none of it again, nor takes a new snapshot. Changes made while it is down arrive (no gap).
             assert connector.stop(signal.SIGTERM) == 0
-            assert _offset_lsn(connector.offsets) >= _last_lsn(store)
+            assert offsets_lsn(connector.offsets.read_bytes()) >= _last_lsn(store)
             _hold(source, 3, "C-2", "SAV-1", "savings", "open", None, Decimal("10.00"), "2025-01-01")
             source.execute("UPDATE product_holdings SET credit_limit = 7500.00 WHERE id = 1")
             connector.start()

@@ -5,7 +5,6 @@ deleted meanwhile, so their profiles would keep them)."""
 from __future__ import annotations
 
 import json
-import re
 import signal
 import uuid
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from kafka import KafkaConsumer
 
 from c360.settings import Settings
-from tests.e2e.cdc_support import Connector, write_connector_config
+from tests.e2e.cdc_support import Connector, offsets_lsn, write_connector_config
 from tests.e2e.support import wait_for
 from tests.postgres import PostgresServer
 
@@ -31,10 +30,6 @@ def _changes(bootstrap: str, topic: str) -> list[tuple[str, int]]:
     finally:
         consumer.close()
     return [(v["op"], (v["after"] or v["before"])["id"]) for v in values]
-
-
-def _lsn(offsets: bytes) -> int:
-    return max(int(lsn) for lsn in re.findall(rb'"lsn":(\d+)', offsets))
 
 
 def test_a_killed_connector_resumes_and_a_cut_off_offsets_file_stops_it(
@@ -62,7 +57,7 @@ def test_a_killed_connector_resumes_and_a_cut_off_offsets_file_stops_it(
             inode = connector.offsets.stat().st_ino
             source.execute("INSERT INTO accounts VALUES (2, 'b')")
             wait_for(lambda: connector.offsets.stat().st_ino != inode, 30, "a flush after the insert")
-            assert _lsn(held.read()) < _lsn(connector.offsets.read_bytes())
+            assert offsets_lsn(held.read()) < offsets_lsn(connector.offsets.read_bytes())
         assert _changes(bootstrap, topic) == [("r", 1), ("c", 2)]
 
         # kill -9, then the file is cut short as a crash mid-write would leave it: the connector
