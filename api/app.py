@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
 from api.read_path import ProfileReadPath
-from api.routes import health, identity, ingest, metrics, page, profiles
+from api.routes import erasure, health, identity, ingest, metrics, page, profiles
 from api.routes.page import STATIC
 from api.webhooks import WebhookIngest
 from operational.async_reads import AsyncProfileReader
@@ -73,6 +73,7 @@ def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
     app.include_router(profiles.router)
     app.include_router(ingest.router)
     app.include_router(identity.router)
+    app.include_router(erasure.router)
     app.include_router(metrics.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

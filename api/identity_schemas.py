@@ -84,3 +84,12 @@ class IdentityChangeOut(BaseModel):
     merged: str
     events_moved: int
     identities_moved: int
+
+
+class ErasureOut(BaseModel):
+    erasure_id: str
+    profile_id: str = Field(description="The live profile erased")
+    profiles: list[str] = Field(description="It and every profile that had been merged into it")
+    keys_suppressed: int = Field(description="Identifiers only this person held: their events are dropped")
+    keys_released: int = Field(description="Shared identifiers (cookies, devices) left to the other people")
+    deleted: dict[str, int] = Field(description="Documents deleted from MongoDB, per collection")

@@ -9,6 +9,7 @@ from c360.commands import (
     connect,
     demo,
     dev,
+    erase,
     ingest,
     reconcile,
     segments,
@@ -34,6 +35,7 @@ app.command()(sql.sql)
 app.command()(reconcile.reconcile)
 app.command()(trim.trim)
 app.command()(backfill.backfill_keys)
+app.command()(erase.erase)
 app.command()(serve.serve)
 app.command()(demo.demo)
 app.command()(connect.connect)

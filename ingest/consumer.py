@@ -50,7 +50,22 @@ class EventWriter(Protocol):
     def apply(self, events: Sequence[CanonicalEvent]) -> ApplyResult: ...
 
 
-WriteResult = tuple[int, int, list[DeadLetter]]
+@dataclass(frozen=True)
+class WriteResult:
+    """What writing a batch did; `refused`: the events MongoDB itself refused, for the dead letter."""
+
+    applied: int = 0
+    duplicates: int = 0
+    suppressed: int = 0
+    refused: list[DeadLetter] = field(default_factory=list)
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        return WriteResult(
+            self.applied + other.applied,
+            self.duplicates + other.duplicates,
+            self.suppressed + other.suppressed,
+            self.refused + other.refused,
+        )
 
 
 @dataclass
@@ -73,6 +88,8 @@ class LoopTotals:
     dead_letters: int = 0
     # Records with nothing to apply (Debezium tombstones and logical messages).
     skipped: int = 0
+    # Events of erased people, dropped (operational/suppression.py).
+    suppressed: int = 0
 
     def add(self, other: LoopTotals) -> None:
         self.records += other.records
@@ -80,6 +97,7 @@ class LoopTotals:
         self.duplicates += other.duplicates
         self.dead_letters += other.dead_letters
         self.skipped += other.skipped
+        self.suppressed += other.suppressed
 
 
 @dataclass
@@ -163,8 +181,8 @@ class IngestLoop:
         batch, self._in_flight = self._in_flight, None
         if batch is None:
             return
-        (applied, duplicates, refused), durable_ms = batch.write.result()
-        letters = batch.letters + refused
+        written, durable_ms = batch.write.result()
+        letters = batch.letters + written.refused
         for letter in letters:
             self._dead_letters.send(letter)
             log.warning(
@@ -181,10 +199,11 @@ class IngestLoop:
         self._observe(batch.records, letters, freshness, time.monotonic() - batch.started)
         outcome = BatchOutcome(
             records=len(batch.records),
-            applied=applied,
-            duplicates=duplicates,
+            applied=written.applied,
+            duplicates=written.duplicates,
             dead_letters=len(letters),
             skipped=batch.skipped,
+            suppressed=written.suppressed,
             freshness_s=freshness,
         )
         self.totals.add(outcome)
@@ -240,7 +259,7 @@ class IngestLoop:
         while True:
             try:
                 result = self._writer.apply([event for _, event in good])
-                return result.applied, result.duplicates, []
+                return WriteResult(result.applied, result.duplicates, result.suppressed)
             except InvalidOperation:  # the client was closed: the process is stopping, not the event's fault
                 raise
             except REFUSED_BY_STORE as exc:
@@ -265,21 +284,17 @@ class IngestLoop:
 
     def _apply_halves(self, good: list[Translated], stop: threading.Event | None) -> WriteResult:
         half = len(good) // 2
-        first, second = self._apply(good[:half], stop), self._apply(good[half:], stop)
-        return first[0] + second[0], first[1] + second[1], first[2] + second[2]
+        return self._apply(good[:half], stop) + self._apply(good[half:], stop)
 
     def _apply_one_by_one(self, good: list[Translated], stop: threading.Event | None) -> WriteResult:
-        applied = duplicates = 0
-        refused: list[DeadLetter] = []
+        total = WriteResult()
         for record, event in good:
             try:
-                a, d, _ = self._apply([(record, event)], stop)
+                total += self._apply([(record, event)], stop)
             except REFUSED_BY_STORE as exc:
-                refused.append(DeadLetter(record, "store", "$", f"MongoDB refused the event: {exc}"))
-                continue
-            applied += a
-            duplicates += d
-        return applied, duplicates, refused
+                refusal = DeadLetter(record, "store", "$", f"MongoDB refused the event: {exc}")
+                total += WriteResult(refused=[refusal])
+        return total
 
     def _commit(self, records: list[SourceRecord]) -> None:
         offsets: dict[TopicPartition, int] = {}

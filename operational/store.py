@@ -6,6 +6,8 @@ events            canonical events by `_id` = event id: the idempotence record a
 identity_events   merges (and later splits) with their evidence
 cdc_rows          the latest state of every captured source row (see operational/row_state.py)
 ingest_workers    one heartbeat document per running consumer, for readiness and lag
+erasures          one record per erased person: when, by whom, why, and what was deleted
+erased_keys       hashes of erased people's identity keys, whose events are dropped (suppression.py)
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ from operational.held_keys import FIELD as KEYS
 from operational.money import decimal_of
 
 NAMESPACE_EXISTS = 48
+COLLECTIONS = (
+    "profiles",
+    "identities",
+    "events",
+    "identity_events",
+    "cdc_rows",
+    "ingest_workers",
+    "erasures",
+    "erased_keys",
+)
 
 
 class _DecimalCodec(TypeCodec):
@@ -91,7 +103,7 @@ class Store:
     def ensure_indexes(self) -> None:
         """Idempotent and safe when several processes start at once on a fresh database; run before the
         first write so that transactions never create collections mid-flight."""
-        for name in ("profiles", "identities", "events", "identity_events", "cdc_rows", "ingest_workers"):
+        for name in COLLECTIONS:
             try:
                 self.db.create_collection(name)
             except CollectionInvalid:
@@ -110,5 +122,6 @@ class Store:
         self.profiles.create_index([("daily_from", ASCENDING)], sparse=True)  # operational/trim.py
         self.identity_events.create_index([("survivor", ASCENDING)])
         self.identity_events.create_index([("merged", ASCENDING)])
+        self.identity_events.create_index([("from", ASCENDING)], sparse=True)  # moves; erasure finds them
         self.cdc_rows.create_index([("profile_id", ASCENDING)], sparse=True)
         self.cdc_rows.create_index([("table", ASCENDING), ("position", ASCENDING)])

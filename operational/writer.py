@@ -36,6 +36,7 @@ from operational.profile_delta import ProfileDelta
 from operational.row_state import marker_id, plan_rows, row_id
 from operational.stitching import Component, Graph, Placement, group, place
 from operational.store import Store
+from operational.suppression import suppressed_keys
 
 Clock = Callable[[], datetime]
 
@@ -46,6 +47,7 @@ class ApplyResult:
     duplicates: int
     profiles_touched: int
     merges: int
+    suppressed: int = 0  # events of erased people, dropped (operational/suppression.py)
 
 
 def event_document(event: CanonicalEvent, profile_id: str | None, now: datetime) -> dict[str, Any]:
@@ -116,16 +118,17 @@ class ProfileWriter:
         """In transactions of at most TRANSACTION_EVENTS events, in order (profiles touched are counted
         per transaction). A caller that stops between two re-applies the batch: events are skipped by id."""
         unique = list({e.event_id: e for e in events}.values())
-        applied = touched = merges = 0
+        applied = touched = merges = suppressed = 0
         with self._store.client.start_session() as session:
             for start in range(0, len(unique), TRANSACTION_EVENTS):
                 result = self._transaction(unique[start : start + TRANSACTION_EVENTS], session)
-                applied, touched, merges = (
+                applied, touched, merges, suppressed = (
                     applied + result.applied,
                     touched + result.profiles_touched,
                     merges + result.merges,
+                    suppressed + result.suppressed,
                 )
-        return ApplyResult(applied, len(events) - applied, touched, merges)
+        return ApplyResult(applied, len(events) - applied - suppressed, touched, merges, suppressed)
 
     def _transaction(self, events: list[CanonicalEvent], session: ClientSession) -> ApplyResult:
         """A few attempts, not pymongo's `with_transaction` (which retries for 120 s): a batch too large
@@ -155,8 +158,13 @@ class ProfileWriter:
             )
         }
         fresh = [e for e in events if e.event_id not in seen]
+        # Read in this transaction: an event racing an erasure lands before it (and goes with the rest)
+        # or is dropped after it; a write to the erased profile in between conflicts and is retried.
+        erased = suppressed_keys(store.db, {i.key for e in fresh for i in e.identifiers}, session)
+        kept = [e for e in fresh if erased.isdisjoint(i.key for i in e.identifiers)]
+        suppressed, fresh = len(fresh) - len(kept), kept
         if not fresh:
-            return ApplyResult(0, 0, 0, 0)
+            return ApplyResult(0, 0, 0, 0, suppressed)
         keys = list({i.key for e in fresh for i in e.identifiers})
         edges = {d["_id"]: d for d in store.identities.find({"_id": {"$in": keys}}, session=session)}
         graph = self._graph(edges, session)
@@ -180,7 +188,8 @@ class ProfileWriter:
         unplaced = [event_document(e, None, now) for e in fresh if not e.identifiers]
         self._write(placements, stored, now, unplaced, session)
         self._write_rows(fresh, placements, now, session)
-        return ApplyResult(len(fresh), 0, len(placements), sum(len(p.merged) for p in placements))
+        merges = sum(len(p.merged) for p in placements)
+        return ApplyResult(len(fresh), 0, len(placements), merges, suppressed)
 
     def _record_merges(
         self,

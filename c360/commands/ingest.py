@@ -60,5 +60,6 @@ def _status(totals: LoopTotals, seconds: float) -> str:
     rate = totals.records / seconds if seconds > 0 else 0.0
     return (
         f"records {totals.records:,}  applied {totals.applied:,}  duplicates {totals.duplicates:,}  "
-        f"dead letters {totals.dead_letters:,}  ({rate:,.0f} records/s)"
+        f"dead letters {totals.dead_letters:,}  suppressed (erased people) {totals.suppressed:,}  "
+        f"({rate:,.0f} records/s)"
     )

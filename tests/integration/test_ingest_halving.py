@@ -16,7 +16,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from pymongo.errors import OperationFailure
 
 from c360.settings import Settings
-from ingest.consumer import IngestLoop
+from ingest.consumer import IngestLoop, WriteResult
 from ingest.deadletter import DeadLetterSink
 from ingest.events import CanonicalEvent, build_event
 from ingest.records import SourceRecord
@@ -71,12 +71,12 @@ def test_a_batch_that_keeps_aborting_is_written_in_halves(store: Store, settings
         max_message_bytes=1 << 20,
     )
     try:
-        applied, duplicates, refused = loop._apply(good, None)
+        written = loop._apply(good, None)
     finally:
         loop.close()
         consumer.close()
         producer.close()
-    assert (applied, duplicates, refused) == (10, 0, [])
+    assert written == WriteResult(applied=10, duplicates=0, suppressed=0, refused=[])
     assert writer.sizes == [10, 5, 2, 3, 5, 2, 3]  # halves of halves until each fits, in order
     reader = ProfileReader(store)
     assert [reader.lookup("email", f"p{k}@x.com")["event_count"] for k in range(3)] == [4, 3, 3]

@@ -1,0 +1,140 @@
+"""Erasing a person (a data subject's right to erasure): every document c360 holds about them in
+MongoDB goes in one transaction, and their data cannot come back.
+
+A person is a live profile and the profiles merged into it (their redirects point straight at it).
+Deleted: the profile documents, the identity edges only they held, their events, CDC rows, identity
+events (merges, splits, and moves of a key to or from them), probabilistic match records and review
+items. A cookie or device that other people share stays in the graph without them, and its ownership
+passes to another of its profiles. The keys only they held are kept as hashes (suppression.py), so the
+writer drops their events from then on: Kafka replays, a re-snapshot, a retried webhook. Identifiers
+are personal data, so the erasure record keeps profile ids and counts, never the keys themselves.
+
+The lake follows: the sync sees the deleted documents in its change streams and deletes their rows from
+the Delta tables, and `c360 sync vacuum` removes the files that still hold them (docs/LAKEHOUSE.md).
+What c360 cannot erase is the sources' own copy: Kafka keeps the records until its retention expires
+(suppressed when read), and a source system that still holds the person must erase them itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import UpdateOne
+from pymongo.client_session import ClientSession
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from operational.held_keys import FIELD as KEYS
+from operational.reads import MAX_REDIRECTS
+from operational.store import Store
+from operational.suppression import COLLECTION as ERASED_KEYS
+from operational.suppression import key_hash
+
+Clock = Callable[[], datetime]
+
+
+class PersonNotFound(LookupError):
+    """No profile by that id (never existed, or erased already)."""
+
+
+@dataclass(frozen=True)
+class Erasure:
+    erasure_id: str
+    profile_id: str  # the live profile erased
+    profiles: list[str]  # it and every profile merged into it
+    keys_suppressed: int  # identity keys only this person held: their events are dropped from now on
+    keys_released: int  # shared keys (cookies, devices) that stay with the other people who used them
+    deleted: dict[str, int] = field(default_factory=dict)  # documents deleted, per collection
+
+
+class Eraser:
+    def __init__(self, store: Store, clock: Clock = lambda: datetime.now(UTC)) -> None:
+        self._store = store
+        self._clock = clock
+
+    def erase(self, profile_id: str, requested_by: str, reason: str) -> Erasure:
+        """Erase the person `profile_id` belongs to (an id merged away names its survivor's person)."""
+        with self._store.client.start_session() as session:
+            return session.with_transaction(
+                lambda s: self._erase(profile_id, requested_by, reason, s),
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+            )
+
+    def _erase(self, profile_id: str, requested_by: str, reason: str, session: ClientSession) -> Erasure:
+        store, db = self._store, self._store.db
+        live = self._live_id(profile_id, session)
+        family = [live] + [
+            d["_id"] for d in store.profiles.find({"merged_into": live}, {"_id": 1}, session=session)
+        ]
+        mine = {"$in": family}
+        edges = list(
+            store.identities.find({"$or": [{"profile_id": mine}, {"profiles": mine}]}, session=session)
+        )
+        owned = [e["_id"] for e in edges if set(e.get("profiles", ())) | {e["profile_id"]} <= set(family)]
+        shared = [e for e in edges if e["_id"] not in set(owned)]
+        now = self._clock()
+        erasure_id = f"erasure:{ObjectId()}"  # opaque: erased_keys name it, and must not name the person
+        where = {
+            "profiles": {"_id": mine},
+            "identities": {"_id": {"$in": owned}},
+            "events": {"profile_id": mine},
+            "cdc_rows": {"profile_id": mine},
+            "identity_events": {"$or": [{"survivor": mine}, {"merged": mine}, {"from": mine}]},
+            "match_records": {"profile_id": mine},
+            "review_items": {"$or": [{"profile_id": mine}, {"candidate_profile": mine}]},
+        }
+        deleted = {name: db[name].delete_many(q, session=session).deleted_count for name, q in where.items()}
+        self._release(shared, set(family), session)
+        if owned:
+            db[ERASED_KEYS].bulk_write(
+                [
+                    UpdateOne({"_id": key_hash(k)}, {"$set": {"erasure": erasure_id, "at": now}}, upsert=True)
+                    for k in owned
+                ],
+                ordered=False,
+                session=session,
+            )
+        erasure = Erasure(erasure_id, live, family, len(owned), len(shared), deleted)
+        record = {
+            "_id": erasure_id,
+            "profile_id": live,
+            "profiles": family,
+            "keys_suppressed": len(owned),
+            "keys_released": len(shared),
+            "deleted": deleted,
+            "requested_by": requested_by,
+            "reason": reason,
+            "at": now,
+        }
+        db["erasures"].insert_one(record, session=session)
+        return erasure
+
+    def _live_id(self, profile_id: str, session: ClientSession) -> str:
+        current = profile_id
+        for _ in range(MAX_REDIRECTS):
+            doc = self._store.profiles.find_one({"_id": current}, {"merged_into": 1}, session=session)
+            if doc is None:
+                raise PersonNotFound(f"profile {profile_id} not found")
+            if "merged_into" not in doc:
+                return current
+            current = doc["merged_into"]
+        raise PersonNotFound(f"profile {profile_id} redirects more than {MAX_REDIRECTS} times")
+
+    def _release(self, shared: list[dict[str, Any]], family: set[str], session: ClientSession) -> None:
+        """A key other people used too stays theirs: the person leaves its list, and a key the person
+        owned passes to the next profile that used it (and into that profile's copy of its keys)."""
+        for edge in shared:
+            others = [p for p in edge.get("profiles", ()) if p not in family]
+            update: dict[str, Any] = {"$pull": {"profiles": {"$in": sorted(family)}}}
+            if edge["profile_id"] in family:
+                heir = others[0]
+                update["$set"] = {"profile_id": heir, "origin": heir}
+                self._store.profiles.update_one(
+                    {"_id": heir}, {"$addToSet": {KEYS: edge["_id"]}, "$inc": {"version": 1}}, session=session
+                )
+            self._store.identities.update_one({"_id": edge["_id"]}, update, session=session)
