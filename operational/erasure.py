@@ -75,8 +75,9 @@ class Eraser:
         edges = list(
             store.identities.find({"$or": [{"profile_id": mine}, {"profiles": mine}]}, session=session)
         )
-        owned = [e["_id"] for e in edges if set(e.get("profiles", ())) | {e["profile_id"]} <= set(family)]
-        shared = [e for e in edges if e["_id"] not in set(owned)]
+        heirs = self._heirs(edges, set(family), session)
+        owned = [e["_id"] for e in edges if heirs[e["_id"]] is None]
+        shared = [e for e in edges if heirs[e["_id"]] is not None]
         now = self._clock()
         erasure_id = f"erasure:{ObjectId()}"  # opaque: erased_keys name it, and must not name the person
         where = {
@@ -89,7 +90,7 @@ class Eraser:
             "review_items": {"$or": [{"profile_id": mine}, {"candidate_profile": mine}]},
         }
         deleted = {name: db[name].delete_many(q, session=session).deleted_count for name, q in where.items()}
-        self._release(shared, set(family), session)
+        self._release(shared, heirs, family, session)
         if owned:
             db[ERASED_KEYS].bulk_write(
                 [
@@ -125,14 +126,35 @@ class Eraser:
             current = doc["merged_into"]
         raise PersonNotFound(f"profile {profile_id} redirects more than {MAX_REDIRECTS} times")
 
-    def _release(self, shared: list[dict[str, Any]], family: set[str], session: ClientSession) -> None:
+    def _heirs(
+        self, edges: list[dict[str, Any]], family: set[str], session: ClientSession
+    ) -> dict[str, str | None]:
+        """Who holds each edge once the person is gone: its owner if that is someone else, else the live
+        profile of the next one that used it (a cookie's list may name profiles merged away since);
+        None when nobody else used it."""
+        others = sorted({p for e in edges for p in e.get("profiles", ()) if p not in family})
+        found = self._store.profiles.find({"_id": {"$in": others}}, {"merged_into": 1}, session=session)
+        live = {d["_id"]: d.get("merged_into", d["_id"]) for d in found}
+        heirs: dict[str, str | None] = {}
+        for edge in edges:
+            users = [edge["profile_id"], *edge.get("profiles", ())]
+            owner = edge["profile_id"] if edge["profile_id"] not in family else None
+            heirs[edge["_id"]] = owner or next((live[p] for p in users if p in live), None)
+        return heirs
+
+    def _release(
+        self,
+        shared: list[dict[str, Any]],
+        heirs: dict[str, str | None],
+        family: list[str],
+        session: ClientSession,
+    ) -> None:
         """A key other people used too stays theirs: the person leaves its list, and a key the person
-        owned passes to the next profile that used it (and into that profile's copy of its keys)."""
+        owned passes to its heir (and into the heir's copy of its keys)."""
         for edge in shared:
-            others = [p for p in edge.get("profiles", ()) if p not in family]
-            update: dict[str, Any] = {"$pull": {"profiles": {"$in": sorted(family)}}}
-            if edge["profile_id"] in family:
-                heir = others[0]
+            update: dict[str, Any] = {"$pull": {"profiles": {"$in": family}}}
+            heir = heirs[edge["_id"]]
+            if heir != edge["profile_id"]:
                 update["$set"] = {"profile_id": heir, "origin": heir}
                 self._store.profiles.update_one(
                     {"_id": heir}, {"$addToSet": {KEYS: edge["_id"]}, "$inc": {"version": 1}}, session=session

@@ -19,6 +19,7 @@ from c360.cli import app
 from c360.settings import Settings
 from ingest.events import CanonicalEvent, build_event
 from operational.erasure import Eraser, PersonNotFound
+from operational.identity_ops import IdentityEditor
 from operational.reads import ProfileReader
 from operational.store import COLLECTIONS, Store
 from operational.writer import ProfileWriter
@@ -130,6 +131,28 @@ def assert_only_in_the_record(store: Store, profile_ids: list[str]) -> None:
     for name in (*COLLECTIONS, *MATCHER):
         text = json_util.dumps(list(raw[name].find()))
         assert name == "erasures" or not [pid for pid in profile_ids if pid in text], name
+
+
+def test_a_shared_cookie_passes_to_the_live_profile_of_its_next_user(store: Store) -> None:
+    """Ann owns a cookie Dave's first profile also used; that profile was merged by hand into his second
+    since, which leaves its id in the cookie's list. The cookie must pass to the live one."""
+    writer, reader = ProfileWriter(store), ProfileReader(store)
+    writer.apply([ev(40, ("email", ANN_EMAIL), ("cookie", "ck-kiosk"))])
+    writer.apply([ev(41, ("email", "dave@x.com"), ("cookie", "ck-kiosk"))])
+    writer.apply([ev(42, ("customer_id", "C-DAVE"))])
+    first, second = reader.lookup("email", "dave@x.com")["_id"], reader.lookup("customer_id", "C-DAVE")["_id"]
+    IdentityEditor(store).merge(second, first, {"rule": "manual merge", "reason": "same man"})
+    assert store.identities.find_one({"_id": "cookie:ck-kiosk"})["profiles"][-1] == first
+
+    erasure = Eraser(store).erase(
+        reader.lookup("email", ANN_EMAIL)["_id"], requested_by="dpo", reason="DSR-5"
+    )
+
+    assert (erasure.keys_suppressed, erasure.keys_released) == (1, 1)
+    kiosk = store.identities.find_one({"_id": "cookie:ck-kiosk"})
+    assert kiosk["profile_id"] == second and kiosk["origin"] == second and kiosk["profiles"] == [first]
+    assert reader.lookup("cookie", "ck-kiosk")["_id"] == second
+    assert assert_held_keys_match_edges(store) == 3  # Dave's email, customer id and the cookie
 
 
 def test_replayed_and_later_events_of_an_erased_person_are_dropped(store: Store) -> None:
