@@ -158,15 +158,15 @@ class ProfileWriter:
             )
         }
         fresh = [e for e in events if e.event_id not in seen]
-        # Read in this transaction: an event racing an erasure lands before it (and goes with the rest)
-        # or is dropped after it; a write to the erased profile in between conflicts and is retried.
-        erased = suppressed_keys(store.db, {i.key for e in fresh for i in e.identifiers}, session)
-        kept = [e for e in fresh if erased.isdisjoint(i.key for i in e.identifiers)]
-        suppressed, fresh = len(fresh) - len(kept), kept
         if not fresh:
-            return ApplyResult(0, 0, 0, 0, suppressed)
+            return ApplyResult(0, 0, 0, 0)
         keys = list({i.key for e in fresh for i in e.identifiers})
         edges = {d["_id"]: d for d in store.identities.find({"_id": {"$in": keys}}, session=session)}
+        fresh, suppressed = self._unerased(fresh, [k for k in keys if k not in edges], session)
+        if not fresh:
+            return ApplyResult(0, 0, 0, 0, suppressed)
+        if suppressed:  # the graph of the events that stay
+            edges = {k: edges[k] for k in {i.key for e in fresh for i in e.identifiers} if k in edges}
         graph = self._graph(edges, session)
         # Deletes and truncates of CDC rows name no customer: they change rows, not identities.
         components = group([e for e in fresh if e.identifiers], graph, self._rules)
@@ -190,6 +190,17 @@ class ProfileWriter:
         self._write_rows(fresh, placements, now, session)
         merges = sum(len(p.merged) for p in placements)
         return ApplyResult(len(fresh), 0, len(placements), merges, suppressed)
+
+    def _unerased(
+        self, events: list[CanonicalEvent], new_keys: list[str], session: ClientSession
+    ) -> tuple[list[CanonicalEvent], int]:
+        """The events that carry no erased person's key, and how many did. Only keys without an edge need
+        asking: an erasure deletes the edge of every key it suppresses, and no edge comes back for one.
+        Read in this transaction, so an event racing an erasure lands before it (and is erased with the
+        rest) or is dropped after it; a write to the erased profile in between conflicts and is retried."""
+        erased = suppressed_keys(self._store.db, new_keys, session)
+        kept = [e for e in events if erased.isdisjoint(i.key for i in e.identifiers)]
+        return kept, len(events) - len(kept)
 
     def _record_merges(
         self,
