@@ -26,19 +26,21 @@ class _Totals:
     def __init__(self) -> None:
         self.rows: dict[str, int] = defaultdict(int)
         self.errors: dict[str, int] = defaultdict(int)
+        self.erased: dict[str, int] = defaultdict(int)
         self.lag: dict[str, float] = {}
         self.batch: dict[str, int] = {}
 
     def add(self, report: BatchReport) -> None:
         self.rows[report.table] += report.rows
         self.errors[report.table] += report.errors
+        self.erased[report.table] += report.erased
         self.batch[report.table] = report.batch
         if report.lags_s:
             self.lag[report.table] = max(report.lags_s)
 
     def render(self, seconds: float) -> Table:
         table = Table(title=f"c360 sync, {seconds:,.0f} s")
-        for column in ("table", "batch", "rows", "error rows", "last lag"):
+        for column in ("table", "batch", "rows", "error rows", "erased", "last lag"):
             table.add_column(column, justify="left" if column == "table" else "right")
         for name in sorted(self.rows):
             lag = self.lag.get(name)
@@ -47,6 +49,7 @@ class _Totals:
                 f"{self.batch[name]:,}",
                 f"{self.rows[name]:,}",
                 f"{self.errors[name]:,}",
+                f"{self.erased[name]:,}",
                 "-" if lag is None else f"{lag:.2f} s",
             )
         return table
