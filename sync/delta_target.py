@@ -131,7 +131,10 @@ class DeltaTarget:
     def erase(self, keys: Collection[str]) -> None:
         """Remove every row of these keys, in a commit without a batch: the caller commits its batch
         afterwards, so a sync stopped in between reads the batch again and erases again."""
-        self.wait_compaction()  # a compaction committing first would make the delete fail
+        # A delete reading files a compaction replaces fails to commit: let any compaction finish, then
+        # read the table as it left it (appends keep this object current; a compaction does not).
+        self.wait_compaction()
+        self._dt.update_incremental()
         self._dt.delete(key_in(self.table.key, keys))
 
     def compact(self) -> None:

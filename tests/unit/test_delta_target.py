@@ -4,6 +4,7 @@ its keys' rows."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,21 @@ def test_erase_removes_every_row_of_the_keys_and_only_those(tmp_path: Path) -> N
     ]
     assert table.transaction_version("app") == 1  # the erasure records no batch: the next commit does
     assert key_in("profile_id", ["b", "a'"]) == "profile_id IN ('a''', 'b')"
+
+
+@pytest.mark.parametrize("after_s", [*(ms / 1000 for ms in range(0, 40, 4)), 0.3])  # a compaction: ~30 ms
+def test_an_erasure_beside_a_background_compaction_commits(tmp_path: Path, after_s: float) -> None:
+    """Started during the compaction or after it committed: either way the DELETE must not lose to it
+    (the sync would stop) nor read what the compaction replaced."""
+    changes = DeltaTarget(tmp_path, PROFILE_CHANGES, "app")
+    for batch in range(1, 31):
+        rows = [{"profile_id": f"p{batch}-{i}", "seq": i} for i in range(20)]
+        changes.append(pa.Table.from_pylist(rows, PROFILE_CHANGES.schema), Checkpoint(batch=batch))
+    changes.compact_in_background()
+    time.sleep(after_s)
+    changes.erase({"p3-1", "p7-2"})
+    changes.wait_compaction()
+    table = DeltaTable(str(tmp_path / "profile_changes"))
+    left = pa.RecordBatchReader.from_stream(table.scan(columns=["profile_id"])).read_all()
+    assert left.num_rows == 30 * 20 - 2
+    assert not {"p3-1", "p7-2"} & set(left.column("profile_id").to_pylist())
