@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_FILE = Path("c360.toml")
+MIN_HISTORY_RETENTION_HOURS = 1  # vacuuming younger files could delete a running sync's uncommitted ones
 
 
 class _Section(BaseModel):
@@ -73,6 +74,10 @@ class LakeSettings(_Section):
     current_every_seconds: float = Field(5.0, ge=0)
     # Small files are compacted after this many commits to a table.
     compact_every: int = Field(200, ge=1)
+    # `c360 sync vacuum` deletes files no table version of the last this-many hours reads: erased rows
+    # are physically gone after it, and time travel reaches back this far. At least 1 (a running sync's
+    # uncommitted files are younger); the default is Delta's own 7 days.
+    history_retention_hours: int = Field(168, ge=MIN_HISTORY_RETENTION_HOURS)
     # Application-transaction id in the Delta log; two syncs writing one lake must not share it.
     app_id: str = "c360-sync"
     segments_file: Path = Path("segments.yaml")

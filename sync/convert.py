@@ -4,7 +4,9 @@ A change that cannot be converted (wrong type in a field, money finer than the t
 without its post-image) still becomes a row: typed columns null, `sync_error` saying why and `document`
 holding the original, so the stream never stops on it and nothing disappears without a trace.
 
-Snapshot documents (a new epoch) arrive as pseudo-changes with operationType "snapshot".
+Snapshot documents (a new epoch) arrive as pseudo-changes with operationType "snapshot". Deletes never
+reach these functions: only an erasure deletes from the watched collections, and the stream removes the
+document's rows instead of writing one (sync/stream.py).
 """
 
 from __future__ import annotations
@@ -95,19 +97,22 @@ def change_time(change: dict[str, Any]) -> datetime | None:
     return datetime.fromtimestamp(cluster.time, UTC) if cluster is not None else None
 
 
+def key_of(change: dict[str, Any]) -> str | None:
+    """The changed document's `_id`, as the tables' key columns hold it."""
+    return _str_or_none(change.get("documentKey", {}).get("_id"))
+
+
 def profile_row(change: dict[str, Any], at: Position) -> dict[str, Any]:
     op = change["operationType"]
     key = change.get("documentKey", {}).get("_id")
     base = _base(change, at, op) | {"profile_id": key, "seq": at.batch * SEQ_PER_BATCH + at.index}
-    if op == "delete":
-        return base | {"document": to_json(change.get("documentKey"))}
     doc = change.get("fullDocument")
     return _guarded(base, doc, lambda: _profile_columns(doc))
 
 
 def identity_row(change: dict[str, Any], at: Position) -> dict[str, Any]:
     op = change["operationType"]
-    base = _base(change, at, op) | {"change_id": _str_or_none(change.get("documentKey", {}).get("_id"))}
+    base = _base(change, at, op) | {"change_id": key_of(change)}
     doc = change.get("fullDocument")
     if op not in ("insert", "replace", "snapshot"):
         return base | {"sync_error": f"unexpected {op} of an identity event", "document": to_json(change)}
@@ -117,7 +122,7 @@ def identity_row(change: dict[str, Any], at: Position) -> dict[str, Any]:
 def event_row(change: dict[str, Any], at: Position) -> dict[str, Any] | None:
     """None for a merge re-pointing an event's profile_id: identity_changes already records that."""
     op = change["operationType"]
-    base = _base(change, at, op) | {"event_id": _str_or_none(change.get("documentKey", {}).get("_id"))}
+    base = _base(change, at, op) | {"event_id": key_of(change)}
     if op == "update" and is_reassignment(change):
         return None
     if op not in ("insert", "replace", "snapshot"):

@@ -12,6 +12,7 @@ profiles_current goes through this object, one at a time.
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from pathlib import Path
 
 import pyarrow as pa
@@ -46,6 +47,12 @@ class CurrentTable:
         with self._lock:
             self._merge_missing()
             self._current.delete(f"sync_epoch < {epoch}")
+
+    def erase(self, keys: Collection[str]) -> None:
+        """Remove these profiles' rows. Called once they left profile_changes: a merge that read them
+        before holds the lock until it has committed, so none brings them back afterwards."""
+        with self._lock:
+            self._current.erase(keys)
 
     def compact_soon(self) -> None:
         """Ask for a compaction with the next catch-up (a merge leaves small files behind)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -104,7 +104,7 @@ class DeltaTarget:
         self._commit(checkpoint, merge)
 
     def merge_latest(self, rows: pa.Table, batch: int) -> None:
-        """Keep the newest row per key (by `seq`); a deleted document's row goes; records `batch`."""
+        """Keep the newest row per key (by `seq`); records `batch`. Erased documents leave by `erase`."""
         key = self.table.key
 
         def merge(props: CommitProperties) -> None:
@@ -113,9 +113,8 @@ class DeltaTarget:
                 self._dt.merge(
                     rows, f"t.{key} = s.{key}", source_alias="s", target_alias="t", commit_properties=props
                 )
-                .when_matched_delete(predicate="s.seq > t.seq AND s.operation = 'delete'")
                 .when_matched_update_all(predicate="s.seq > t.seq")
-                .when_not_matched_insert_all(predicate="s.operation <> 'delete'")
+                .when_not_matched_insert_all()
                 .execute()
             )
             # A merge that changed nothing commits nothing: record the batch all the same. The table
@@ -128,6 +127,15 @@ class DeltaTarget:
 
     def delete(self, predicate: str) -> None:
         self._dt.delete(predicate)
+
+    def erase(self, keys: Collection[str]) -> None:
+        """Remove every row of these keys, in a commit without a batch: the caller commits its batch
+        afterwards, so a sync stopped in between reads the batch again and erases again."""
+        # A delete reading files a compaction replaces fails to commit: let any compaction finish, then
+        # read the table as it left it (appends keep this object current; a compaction does not).
+        self.wait_compaction()
+        self._dt.update_incremental()
+        self._dt.delete(key_in(self.table.key, keys))
 
     def compact(self) -> None:
         self._dt.optimize.compact()
@@ -187,3 +195,9 @@ class DeltaTarget:
                 partition_by=list(self.table.partition_by) or None,
                 name=self.table.name,
             )
+
+
+def key_in(column: str, keys: Collection[str]) -> str:
+    """A SQL predicate matching rows whose `column` is one of `keys`."""
+    quoted = ", ".join("'" + key.replace("'", "''") + "'" for key in sorted(keys))
+    return f"{column} IN ({quoted})"

@@ -16,7 +16,7 @@ LAG_SECONDS = Histogram(
 LAST_LAG = Gauge("c360_sync_last_lag_seconds", "Largest lag in the last committed batch", ["table"])
 CHANGES = Counter(
     "c360_sync_changes_total",
-    "Changes handled: written, error (written as an error row), skipped",
+    "Changes handled: written, error (written as an error row), skipped, erased (a delete: rows removed)",
     ["table", "outcome"],
 )
 
@@ -30,3 +30,4 @@ def record(report: BatchReport) -> None:
     CHANGES.labels(name, "written").inc(report.rows - report.errors)
     CHANGES.labels(name, "error").inc(report.errors)
     CHANGES.labels(name, "skipped").inc(report.skipped)
+    CHANGES.labels(name, "erased").inc(report.erased)

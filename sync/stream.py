@@ -9,13 +9,18 @@ by a `ChangeFeed`, are converted as they arrive (bad ones to error rows) and col
 `lake.batch_size`, `lake.batch_max_seconds` after the first one, or a quarter of that once the stream runs
 dry; then committed with the last change's resume token. Converting on arrival keeps the conversion out
 of the time between a batch closing and its commit.
+
+A delete is an erasure (nothing else deletes from the watched collections): the batch's commit is
+preceded by one DELETE of every erased key's rows (and profiles_current's), and rows of an erased key
+buffered before its delete are not written. The DELETE commits first, so a sync stopped before the
+batch's commit reads the batch again and deletes again: nothing of an erased document survives a crash.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +32,7 @@ from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
 from c360.settings import LakeSettings
-from sync.convert import Position, change_time, rows_to_table
+from sync.convert import Position, change_time, key_of, rows_to_table
 from sync.current import CurrentTable
 from sync.delta_target import Checkpoint, DeltaTarget
 from sync.feed import ChangeFeed
@@ -79,6 +84,7 @@ class BatchReport:
     rows: int
     errors: int
     skipped: int
+    erased: int  # documents deleted in MongoDB, whose rows this commit's DELETE removed first
     lags_s: list[float] = field(repr=False)
 
 
@@ -107,6 +113,7 @@ class CollectionSync:
         self._times: list[datetime | None] = []
         self._token: Any = None
         self._rows: list[dict[str, Any]] = []  # their rows (a skipped change has none)
+        self._erasures: list[tuple[str | None, int]] = []  # each delete's key and len(self._rows) then
         self._first_at = 0.0
         self._commits = 0
         self._skipped = 0  # changes that needed no row since the last commit, reported with the next
@@ -132,7 +139,7 @@ class CollectionSync:
                 raise
             log.warning("%s: %s; starting a new epoch from a snapshot", self._spec.collection, exc)
             self._close_stream()
-            self._times, self._rows = [], []
+            self._times, self._rows, self._erasures = [], [], []
             self._new_epoch()
 
     def close(self) -> None:
@@ -169,9 +176,12 @@ class CollectionSync:
             if not self._times:
                 self._first_at = time.monotonic()
             cp = self.checkpoint  # the next commit is batch cp.batch + 1
-            row = self._spec.convert(change, Position(cp.batch + 1, cp.epoch, len(self._times)))
-            if row is not None:
-                self._rows.append(row)
+            if change["operationType"] == "delete":
+                self._erasures.append((key_of(change), len(self._rows)))
+            else:
+                row = self._spec.convert(change, Position(cp.batch + 1, cp.epoch, len(self._times)))
+                if row is not None:
+                    self._rows.append(row)
             self._times.append(change_time(change))
             self._token = change["_id"]
             if time.monotonic() > deadline:  # converting as it pulls, the loop can end before the
@@ -197,15 +207,17 @@ class CollectionSync:
         return self._feed
 
     def _flush(self) -> None:
-        times, rows = self._times, self._rows
-        self._times, self._rows = [], []
+        times, rows, erasures = self._times, self._rows, self._erasures
+        self._times, self._rows, self._erasures = [], [], []
         if not times:
             return
         checkpoint = self.checkpoint.next(token=self._token)
-        if not rows:  # only skipped changes: the next commit carries a later token anyway
+        if not rows and not erasures:  # only skipped changes: the next commit carries a later token anyway
             self._skipped += len(times)
             return
-        self._commit(rows, checkpoint, skipped=len(times) - len(rows), times=times)
+        kept = rows_after_erasures(rows, erasures, self._spec.table.key)
+        skipped = len(times) - len(kept) - len(erasures)
+        self._commit(kept, checkpoint, skipped, times, erased=[k for k, _ in erasures if k is not None])
 
     def _close_stream(self) -> None:
         if self._feed is not None:
@@ -284,19 +296,24 @@ class CollectionSync:
         checkpoint: Checkpoint,
         skipped: int,
         times: list[datetime | None] | None,
+        erased: Sequence[str] = (),
     ) -> None:
         table = self._spec.table
         data = rows_to_table(rows, table.schema, table.key)
         resnapshot = checkpoint.phase == "snapshot" and checkpoint.epoch > 0
+        if erased:  # before the batch's commit: see the module docstring
+            self._target.erase(set(erased))
+            if self._current is not None:  # after profile_changes, so that no merge brings them back
+                self._current.erase(set(erased))
         if resnapshot and not self._spec.append_resnapshot:
             self._target.insert_missing(data, checkpoint)
         else:
             self._target.append(data, checkpoint)
         self.checkpoint = checkpoint
-        self._after_commit(data, checkpoint, skipped, times)
+        self._after_commit(data, checkpoint, skipped, len(erased), times)
 
     def _after_commit(
-        self, data: pa.Table, cp: Checkpoint, skipped: int, times: list[datetime | None] | None
+        self, data: pa.Table, cp: Checkpoint, skipped: int, erased: int, times: list[datetime | None] | None
     ) -> None:
         errors = data.num_rows - data.column("sync_error").null_count
         now = datetime.now(UTC)
@@ -307,9 +324,19 @@ class CollectionSync:
             self._target.compact_in_background()  # profile_changes, identity_changes, events: appends
             if self._current is not None:
                 self._current.compact_soon()
-        self._on_commit(
-            BatchReport(self._spec.table.name, cp.batch, cp.epoch, data.num_rows, errors, skipped, lags)
-        )
+        name = self._spec.table.name
+        self._on_commit(BatchReport(name, cp.batch, cp.epoch, data.num_rows, errors, skipped, erased, lags))
+
+
+def rows_after_erasures(
+    rows: list[dict[str, Any]], erasures: list[tuple[str | None, int]], key: str
+) -> list[dict[str, Any]]:
+    """The rows to write: an erased key's rows only from its last delete on (a document deleted, then
+    written again under its `_id`, keeps what came after). `erasures` holds (key, index in `rows`)."""
+    if not erasures:
+        return rows
+    since = dict(erasures)
+    return [row for i, row in enumerate(rows) if i >= since.get(row.get(key), 0)]
 
 
 def _after(at: Timestamp | None) -> Timestamp:

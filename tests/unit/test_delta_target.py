@@ -1,8 +1,10 @@
 """DeltaTarget on a local Delta table (no servers): the batch a merge records is in the log even when
-the merge changes nothing, and even when another writer commits meanwhile."""
+the merge changes nothing, and even when another writer commits meanwhile; an erasure removes exactly
+its keys' rows."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +12,8 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from sync.delta_target import DeltaTarget
-from sync.tables import PROFILES_CURRENT
+from sync.delta_target import Checkpoint, DeltaTarget, key_in
+from sync.tables import PROFILE_CHANGES, PROFILES_CURRENT
 
 
 def _rows(operation: str, seq: int) -> pa.Table:
@@ -21,7 +23,7 @@ def _rows(operation: str, seq: int) -> pa.Table:
 
 def test_a_merge_that_changes_nothing_still_records_its_batch(tmp_path: Path) -> None:
     current = DeltaTarget(tmp_path, PROFILES_CURRENT, "app")
-    current.merge_latest(_rows("delete", 1), batch=1)  # a profile created and deleted in between
+    current.merge_latest(PROFILES_CURRENT.schema.empty_table(), batch=1)  # no profile changed
     assert DeltaTable(str(tmp_path / "profiles_current")).transaction_version("app") == 1
     current.merge_latest(_rows("insert", 2), batch=2)
     table = DeltaTable(str(tmp_path / "profiles_current"))
@@ -50,3 +52,37 @@ def test_a_merge_that_changes_nothing_records_its_batch_beside_another_writer(
     table = DeltaTable(str(tmp_path / "profiles_current"))
     assert table.transaction_version("app") == 2
     assert table.version() == 3  # the first merge, the other writer's commit, this batch's record
+
+
+def test_erase_removes_every_row_of_the_keys_and_only_those(tmp_path: Path) -> None:
+    changes = DeltaTarget(tmp_path, PROFILE_CHANGES, "app")
+    keys = ["p1", "p2", "o'brien", "p3", "p1"]
+    rows = [{"profile_id": key, "seq": seq} for seq, key in enumerate(keys)]
+    changes.append(pa.Table.from_pylist(rows, PROFILE_CHANGES.schema), Checkpoint(batch=1))
+    changes.erase({"p1", "o'brien"})
+    table = DeltaTable(str(tmp_path / "profile_changes"))
+    left = pa.RecordBatchReader.from_stream(table.scan(columns=["profile_id", "seq"])).read_all()
+    assert sorted(left.to_pylist(), key=lambda r: r["seq"]) == [
+        {"profile_id": "p2", "seq": 1},
+        {"profile_id": "p3", "seq": 3},
+    ]
+    assert table.transaction_version("app") == 1  # the erasure records no batch: the next commit does
+    assert key_in("profile_id", ["b", "a'"]) == "profile_id IN ('a''', 'b')"
+
+
+@pytest.mark.parametrize("after_s", [*(ms / 1000 for ms in range(0, 40, 4)), 0.3])  # a compaction: ~30 ms
+def test_an_erasure_beside_a_background_compaction_commits(tmp_path: Path, after_s: float) -> None:
+    """Started during the compaction or after it committed: either way the DELETE must not lose to it
+    (the sync would stop) nor read what the compaction replaced."""
+    changes = DeltaTarget(tmp_path, PROFILE_CHANGES, "app")
+    for batch in range(1, 31):
+        rows = [{"profile_id": f"p{batch}-{i}", "seq": i} for i in range(20)]
+        changes.append(pa.Table.from_pylist(rows, PROFILE_CHANGES.schema), Checkpoint(batch=batch))
+    changes.compact_in_background()
+    time.sleep(after_s)
+    changes.erase({"p3-1", "p7-2"})
+    changes.wait_compaction()
+    table = DeltaTable(str(tmp_path / "profile_changes"))
+    left = pa.RecordBatchReader.from_stream(table.scan(columns=["profile_id"])).read_all()
+    assert left.num_rows == 30 * 20 - 2
+    assert not {"p3-1", "p7-2"} & set(left.column("profile_id").to_pylist())

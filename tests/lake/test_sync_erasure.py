@@ -1,0 +1,228 @@
+"""Erasure reaches the lake: documents deleted in MongoDB (as the eraser deletes a person: the profile, its
+merged-away redirects, their events and identity events, in one transaction) leave every Delta table,
+once per table and batch, before the batch's commit; after a vacuum no Parquet file holds them."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+
+from c360.settings import Settings
+from c360.world import generate_world
+from c360.world_events import world_events
+from operational.store import Store
+from sync.delta_target import META_KEY
+from sync.runner import LakeSync
+from sync.stream import BatchReport
+from sync.tables import ALL_TABLES
+from sync.vacuum import vacuum_tables
+from tests.lake.support import apply, assert_delta_holds_every_change_once, read, step_until_idle
+
+pytestmark = pytest.mark.integration
+
+# Where each table names a profile, an event or an identity event.
+PROFILE_COLUMNS = {
+    "profile_changes": ["profile_id"],
+    "profiles_current": ["profile_id"],
+    "events": ["profile_id"],
+    "identity_changes": ["survivor", "merged"],
+}
+
+
+@dataclass(frozen=True)
+class Erased:
+    profiles: set[str]
+    events: set[str]
+    identity_events: set[str]
+
+    def ids(self) -> set[str]:
+        return self.profiles | self.events | self.identity_events
+
+
+def test_an_erased_person_leaves_no_row_and_after_a_vacuum_no_file(
+    lake_settings: Settings, store: Store
+) -> None:
+    world = generate_world(people=80, events_per_person=8, seed=71)
+    events = world_events(world)
+    late = world.messages[-1].person  # written and erased between two commits
+    early = [e for e, m in zip(events, world.messages, strict=True) if m.person != late]
+    # Long batches: the late person's writes and deletes land in one batch of each stream.
+    settings = lake_settings.lake.model_copy(update={"batch_max_seconds": 4.0})
+    lake = settings.path
+    reports: list[BatchReport] = []
+    apply(store, early, batch=100)
+    sync = LakeSync(store, settings, reports.append)
+    step_until_idle(sync.step, lambda: len(reports))
+
+    person = _merged_profile(store)
+    erased = _erase(store, person)
+    assert len(erased.profiles) > 1 and erased.events and erased.identity_events
+    assert _named(lake, erased) == set(PROFILE_COLUMNS), "the person was not in every table to begin with"
+    late_events = [e for e, m in zip(events, world.messages, strict=True) if m.person == late]
+    apply(store, late_events, batch=100)
+    late_ids = [e.event_id for e in late_events]
+    late_profiles = set(store.events.distinct("profile_id", {"_id": {"$in": late_ids}}))
+    assert late_profiles and not late_profiles & _column(lake, "profile_changes", "profile_id")
+    erased_late = [_erase(store, pid) for pid in sorted(late_profiles)]
+    time.sleep(1)  # the change feeds read all of it ahead: one batch per stream
+    step_until_idle(sync.step, lambda: len(reports))
+    sync.close()
+
+    everyone = [erased, *erased_late]
+    assert [_named(lake, e) for e in everyone] == [set()] * len(everyone)
+    gone = set().union(*(e.events for e in everyone))
+    kept = {e.event_id: e for e in events if e.event_id not in gone}
+    lake_events = read(lake, "events", ["event_id", "type", "amount"]).to_pylist()
+    assert sorted((r["event_id"], r["type"], r["amount"]) for r in lake_events) == sorted(
+        (e.event_id, e.type, e.amount) for e in kept.values()
+    )
+    assert_delta_holds_every_change_once(store, lake)  # every other profile and merge, exactly once
+    current = read(lake, "profiles_current", ["profile_id", "version"]).to_pylist()
+    assert sorted((r["profile_id"], r["version"]) for r in current) == sorted(
+        (d["_id"], d.get("version")) for d in store.profiles.find({}, {"version": 1})
+    )
+    for table in ALL_TABLES:
+        errors = read(lake, table.name, ["sync_error"]).column("sync_error")
+        assert errors.null_count == len(errors), table.name
+    # One DELETE per table and batch, however many documents (and erasures) the batch holds: the
+    # person's erasure, the late person's writes and their erasures all came before the next step.
+    for table, field in (
+        ("profile_changes", "profiles"),
+        ("identity_changes", "identity_events"),
+        ("events", "events"),
+    ):
+        erasing = [r for r in reports if r.table == table and r.erased]
+        assert sum(r.erased for r in erasing) == sum(len(getattr(e, field)) for e in everyone), table
+        assert _deletes(lake / table) == len(erasing) == 1, table
+    assert _deletes(lake / "profiles_current") == _deletes(lake / "profile_changes")
+    # Rows of documents erased in the batch that wrote them were never written, not even to old files.
+    for late_erased in erased_late:
+        assert not _files_naming(lake, late_erased.ids())
+
+    assert _files_naming(lake, erased.ids()), "old files hold the person until vacuumed"
+    before = {t.name: sorted(map(_row_key, read(lake, t.name).to_pylist())) for t in ALL_TABLES}
+    removed = dict(vacuum_tables(lake, retention_hours=0))
+    assert all(removed[t] for t in ("profile_changes", "profiles_current", "identity_changes", "events"))
+    assert not _files_naming(lake, erased.ids())
+    assert {t.name: sorted(map(_row_key, read(lake, t.name).to_pylist())) for t in ALL_TABLES} == before
+
+
+class Stopped(Exception):
+    """The sync dies here."""
+
+
+def test_a_sync_stopped_between_the_delete_and_the_batch_commit_erases_again_on_restart(
+    lake_settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply(store, world_events(generate_world(people=60, events_per_person=6, seed=72)), batch=100)
+    settings = lake_settings.lake
+    lake = settings.path
+    reports: list[BatchReport] = []
+    sync = LakeSync(store, settings, reports.append)
+    step_until_idle(sync.step, lambda: len(reports))
+    changes = sync.shares[0].targets[0]
+    assert changes.table.name == "profile_changes"
+    erase = changes.erase
+
+    def erase_then_die(keys: Any) -> None:
+        erase(keys)
+        raise Stopped
+
+    monkeypatch.setattr(changes, "erase", erase_then_die)
+    recorded = _batches(lake / "profile_changes")
+    erased = _erase(store, _merged_profile(store))
+    with pytest.raises(Stopped):
+        step_until_idle(sync.step, lambda: len(reports))
+    # Between the two commits: the DELETE is in, the batch is not; profiles_current still has the person.
+    assert _batches(lake / "profile_changes") == recorded
+    assert not erased.profiles & _column(lake, "profile_changes", "profile_id")
+    assert erased.profiles & _column(lake, "profiles_current", "profile_id")
+    sync.close()  # nothing of the failed batch is buffered any more: like a kill, it commits none of it
+
+    restarted = LakeSync(store, settings, reports.append)
+    step_until_idle(restarted.step, lambda: len(reports))
+    restarted.close()
+    assert _named(lake, erased) == set()
+    assert_delta_holds_every_change_once(store, lake)
+    assert _batches(lake / "profile_changes") == list(range(1, recorded[-1] + 2))
+
+
+def _merged_profile(store: Store) -> str:
+    """A live profile that absorbed others: an erasure then spans redirects and identity events."""
+    doc = store.profiles.find_one({"merged_from.0": {"$exists": True}, "merged_into": {"$exists": False}})
+    assert doc is not None, "the world has no merged profile"
+    return str(doc["_id"])
+
+
+def _erase(store: Store, profile_id: str) -> Erased:
+    """As the eraser does, in one transaction: the profile and every redirect to it, their events and
+    identity events."""
+    profiles = {profile_id}
+    while True:
+        found = store.profiles.find(
+            {"$or": [{"_id": {"$in": list(profiles)}}, {"merged_into": {"$in": list(profiles)}}]}
+        )
+        more = {i for d in found for i in (d["_id"], *d.get("merged_from", []))}
+        if more <= profiles:
+            break
+        profiles |= more
+    ids = list(profiles)
+    events = set(store.events.distinct("_id", {"profile_id": {"$in": ids}}))
+    merges = {"$or": [{"survivor": {"$in": ids}}, {"merged": {"$in": ids}}]}
+    identity_events = set(store.identity_events.distinct("_id", merges))
+    with store.client.start_session() as session, session.start_transaction():
+        store.profiles.delete_many({"_id": {"$in": ids}}, session=session)
+        store.events.delete_many({"_id": {"$in": list(events)}}, session=session)
+        store.identity_events.delete_many({"_id": {"$in": list(identity_events)}}, session=session)
+    return Erased(profiles, events, identity_events)
+
+
+def _named(lake: Path, erased: Erased) -> set[str]:
+    """The tables with a row of the erased documents (by key) or naming one of the erased profiles."""
+    found = set()
+    for table, columns in PROFILE_COLUMNS.items():
+        if any(erased.profiles & _column(lake, table, c) for c in columns):
+            found.add(table)
+    if erased.events & _column(lake, "events", "event_id"):
+        found.add("events")
+    if erased.identity_events & _column(lake, "identity_changes", "change_id"):
+        found.add("identity_changes")
+    return found
+
+
+def _column(lake: Path, table: str, column: str) -> set[Any]:
+    return set(read(lake, table, [column]).column(column).to_pylist())
+
+
+def _files_naming(lake: Path, ids: set[str]) -> list[Path]:
+    """Every Parquet data file under the tables (committed, removed or never committed) whose rows
+    mention one of `ids` anywhere, read raw."""
+    found = []
+    for path in lake.glob("*/**/*.parquet"):
+        if "_delta_log" in path.parts:
+            continue
+        text = json.dumps(pq.read_table(path).to_pylist(), default=str)
+        if any(i in text for i in ids):
+            found.append(path)
+    return found
+
+
+def _deletes(table: Path) -> int:
+    return sum(c.get("operation") == "DELETE" for c in DeltaTable(str(table)).history())
+
+
+def _batches(table: Path) -> list[int]:
+    """The batch of every sync commit, oldest first: a batch recorded twice shows twice."""
+    history = DeltaTable(str(table)).history()
+    return sorted(json.loads(c[META_KEY])["batch"] for c in history if META_KEY in c)
+
+
+def _row_key(row: dict[str, Any]) -> str:
+    return json.dumps(row, default=str, sort_keys=True)
