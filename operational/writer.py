@@ -36,7 +36,7 @@ from operational.profile_delta import ProfileDelta
 from operational.row_state import marker_id, plan_rows, row_id
 from operational.stitching import Component, Graph, Placement, group, place
 from operational.store import Store
-from operational.suppression import suppressed_keys
+from operational.suppression import key_hash, suppressed_keys
 
 Clock = Callable[[], datetime]
 
@@ -325,7 +325,9 @@ class ProfileWriter:
             carriers = [e.event_id for e in p.component.events if key in {i.key for i in e.identifiers}]
             docs.append(
                 {
-                    "_id": f"move:{key}:{source}:{p.profile_id}:{carriers[0]}",
+                    # The key's hash, not the key: ids travel into the lake's log and resume tokens,
+                    # which an erasure cannot rewrite (docs/LAKEHOUSE.md).
+                    "_id": f"move:{key_hash(key)[:24]}:{source}:{p.profile_id}:{carriers[0]}",
                     "kind": "move",
                     "survivor": p.profile_id,
                     "from": source,

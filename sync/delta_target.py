@@ -57,6 +57,10 @@ class Checkpoint:
         return replace(self, batch=self.batch + 1, **changes)
 
 
+# Which columns' min/max each file's entry in the log keeps (sync/tables.py, Table.stats_columns).
+STATS_COLUMNS = "delta.dataSkippingStatsColumns"
+
+
 class DeltaTarget:
     def __init__(self, root: Path, table: Table, app_id: str) -> None:
         self.table = table
@@ -184,8 +188,9 @@ class DeltaTarget:
         write_deltalake(self._dt, rows, mode="append", commit_properties=props)
 
     def _open(self) -> DeltaTable:
+        stats = {STATS_COLUMNS: ",".join(self.table.stats_columns)}
         try:
-            return DeltaTable(str(self.path))
+            dt = DeltaTable(str(self.path))
         except TableNotFoundError:
             self.path.mkdir(parents=True, exist_ok=True)
             return DeltaTable.create(
@@ -194,7 +199,11 @@ class DeltaTarget:
                 mode="ignore",
                 partition_by=list(self.table.partition_by) or None,
                 name=self.table.name,
+                configuration=stats,
             )
+        if dt.metadata().configuration.get(STATS_COLUMNS) != stats[STATS_COLUMNS]:
+            dt.alter.set_table_properties(stats)  # a table from before: files written from now on comply
+        return dt
 
 
 def key_in(column: str, keys: Collection[str]) -> str:

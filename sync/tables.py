@@ -103,11 +103,38 @@ class Table:
     name: str
     schema: pa.Schema
     key: str  # identifies a row's source document; a re-snapshot inserts only keys not yet present
+    # The columns whose min/max per file the Delta log keeps (`delta.dataSkippingStatsColumns`): ids,
+    # times, counts. Never text that can hold personal data: the log outlives an erasure's vacuum.
+    stats_columns: tuple[str, ...]
     partition_by: tuple[str, ...] = ()
 
 
-PROFILE_CHANGES = Table("profile_changes", _PROFILE, "profile_id")
-PROFILES_CURRENT = Table("profiles_current", _PROFILE, "profile_id")
-IDENTITY_CHANGES = Table("identity_changes", _IDENTITY, "change_id")
-EVENTS = Table("events", _EVENT, "event_id", ("occurred_date",))
+_SYNC_STATS = ("operation", "change_time", "sync_batch", "sync_epoch")
+_PROFILE_STATS = (
+    "profile_id", "seq", "version", "created_at", "updated_at", "first_seen", "last_seen", "event_count",
+    "merged_into", "merged_at", *_SYNC_STATS,
+)  # fmt: skip
+PROFILE_CHANGES = Table("profile_changes", _PROFILE, "profile_id", _PROFILE_STATS)
+PROFILES_CURRENT = Table("profiles_current", _PROFILE, "profile_id", _PROFILE_STATS)
+# change_id: older moves name the moved key in their id.
+IDENTITY_CHANGES = Table(
+    "identity_changes", _IDENTITY, "change_id", ("kind", "survivor", "merged", "at", *_SYNC_STATS)
+)
+EVENTS = Table(
+    "events",
+    _EVENT,
+    "event_id",
+    (
+        "event_id",
+        "source",
+        "type",
+        "occurred_at",
+        "channel",
+        "amount",
+        "profile_id",
+        "ingested_at",
+        *_SYNC_STATS,
+    ),
+    ("occurred_date",),
+)
 ALL_TABLES = (PROFILE_CHANGES, PROFILES_CURRENT, IDENTITY_CHANGES, EVENTS)

@@ -126,7 +126,7 @@ def test_erasure_leaves_nothing_of_the_person_and_the_others_untouched(store: St
 
 
 def assert_only_in_the_record(store: Store, profile_ids: list[str]) -> None:
-    """Her profile ids may stay in the erasure record (opaque ids, for the audit), and nowhere else."""
+    """Her profile ids may stay in the erasure record (for the audit), and nowhere else."""
     raw = store.client.get_database(store.db.name)
     for name in (*COLLECTIONS, *MATCHER):
         text = json_util.dumps(list(raw[name].find()))

@@ -17,6 +17,7 @@ from deltalake import DeltaTable
 from c360.settings import Settings
 from c360.world import generate_world
 from c360.world_events import world_events
+from operational.erasure import Eraser
 from operational.store import Store
 from sync.delta_target import META_KEY
 from sync.runner import LakeSync
@@ -41,6 +42,7 @@ class Erased:
     profiles: set[str]
     events: set[str]
     identity_events: set[str]
+    identifiers: set[str]  # their values: emails, phones, account ids
 
     def ids(self) -> set[str]:
         return self.profiles | self.events | self.identity_events
@@ -107,6 +109,10 @@ def test_an_erased_person_leaves_no_row_and_after_a_vacuum_no_file(
         assert not _files_naming(lake, late_erased.ids())
 
     assert _files_naming(lake, erased.ids()), "old files hold the person until vacuumed"
+    # The log outlives the vacuum: its statistics keep only ids, times and counts, never what a person is.
+    for table in ALL_TABLES:
+        assert _stats_columns(lake / table.name) <= set(table.stats_columns), table.name
+    assert not [v for e in everyone for v in e.identifiers if v in _log_text(lake)]
     before = {t.name: sorted(map(_row_key, read(lake, t.name).to_pylist())) for t in ALL_TABLES}
     removed = dict(vacuum_tables(lake, retention_hours=0))
     assert all(removed[t] for t in ("profile_changes", "profiles_current", "identity_changes", "events"))
@@ -162,26 +168,16 @@ def _merged_profile(store: Store) -> str:
 
 
 def _erase(store: Store, profile_id: str) -> Erased:
-    """As the eraser does, in one transaction: the profile and every redirect to it, their events and
-    identity events."""
-    profiles = {profile_id}
-    while True:
-        found = store.profiles.find(
-            {"$or": [{"_id": {"$in": list(profiles)}}, {"merged_into": {"$in": list(profiles)}}]}
-        )
-        more = {i for d in found for i in (d["_id"], *d.get("merged_from", []))}
-        if more <= profiles:
-            break
-        profiles |= more
-    ids = list(profiles)
+    """Erase the person with the eraser, noting first which of their documents and identifiers the lake
+    may hold."""
+    ids = [profile_id, *store.profiles.distinct("_id", {"merged_into": profile_id})]
     events = set(store.events.distinct("_id", {"profile_id": {"$in": ids}}))
-    merges = {"$or": [{"survivor": {"$in": ids}}, {"merged": {"$in": ids}}]}
-    identity_events = set(store.identity_events.distinct("_id", merges))
-    with store.client.start_session() as session, session.start_transaction():
-        store.profiles.delete_many({"_id": {"$in": ids}}, session=session)
-        store.events.delete_many({"_id": {"$in": list(events)}}, session=session)
-        store.identity_events.delete_many({"_id": {"$in": list(identity_events)}}, session=session)
-    return Erased(profiles, events, identity_events)
+    touching = {"$or": [{"survivor": {"$in": ids}}, {"merged": {"$in": ids}}, {"from": {"$in": ids}}]}
+    identity_events = set(store.identity_events.distinct("_id", touching))
+    values = {k.split(":", 1)[1] for k in store.identities.distinct("_id", {"profile_id": {"$in": ids}})}
+    erasure = Eraser(store).erase(profile_id, requested_by="test", reason="lake")
+    assert sorted(erasure.profiles) == sorted(ids)
+    return Erased(set(ids), events, identity_events, values)
 
 
 def _named(lake: Path, erased: Erased) -> set[str]:
@@ -212,6 +208,27 @@ def _files_naming(lake: Path, ids: set[str]) -> list[Path]:
         if any(i in text for i in ids):
             found.append(path)
     return found
+
+
+def _stats_columns(table: Path) -> set[str]:
+    """Every column any file's entry in the log keeps statistics of."""
+    columns: set[str] = set()
+    for log in (table / "_delta_log").glob("*.json"):
+        for line in log.read_text().splitlines():
+            stats = json.loads(line).get("add", {}).get("stats")
+            if stats:
+                parsed = json.loads(stats)
+                columns |= set(parsed.get("minValues", {})) | set(parsed.get("maxValues", {}))
+    return columns
+
+
+def _log_text(lake: Path) -> str:
+    """Every table's log, commits and checkpoints, as text."""
+    parts = [p.read_text() for p in lake.glob("*/_delta_log/*.json")]
+    parts += [
+        json.dumps(pq.read_table(p).to_pylist(), default=str) for p in lake.glob("*/_delta_log/*.parquet")
+    ]
+    return "\n".join(parts)
 
 
 def _deletes(table: Path) -> int:

@@ -4,6 +4,7 @@ its keys' rows."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,24 @@ def test_an_erasure_beside_a_background_compaction_commits(tmp_path: Path, after
     left = pa.RecordBatchReader.from_stream(table.scan(columns=["profile_id"])).read_all()
     assert left.num_rows == 30 * 20 - 2
     assert not {"p3-1", "p7-2"} & set(left.column("profile_id").to_pylist())
+
+
+def test_a_table_from_before_the_stats_setting_keeps_only_its_stats_columns_from_then_on(
+    tmp_path: Path,
+) -> None:
+    """The log outlives vacuums: a file's entry must not keep the min/max `document` (personal data)."""
+    path = tmp_path / "profile_changes"
+    path.mkdir()
+    DeltaTable.create(str(path), PROFILE_CHANGES.schema, name="profile_changes")  # as tables were made
+    row = {"profile_id": "p1", "seq": 1, "operation": "insert", "document": '{"email": "ann@x.com"}'}
+    DeltaTarget(tmp_path, PROFILE_CHANGES, "app").append(
+        pa.Table.from_pylist([row], PROFILE_CHANGES.schema), Checkpoint(batch=1, epoch=0)
+    )
+    adds = [
+        json.loads(json.loads(line)["add"]["stats"])
+        for log in sorted((path / "_delta_log").glob("*.json"))
+        for line in log.read_text().splitlines()
+        if "add" in json.loads(line)
+    ]
+    assert len(adds) == 1 and set(adds[0]["minValues"]) == {"profile_id", "seq", "operation"}
+    assert "ann@x.com" not in "".join(p.read_text() for p in (path / "_delta_log").glob("*.json"))
