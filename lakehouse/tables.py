@@ -1,10 +1,14 @@
 """The lake as query engines see it: one call gives DuckDB views or Polars LazyFrames over the Delta tables.
 
-DuckDB's `delta` extension cannot be installed offline, so each table is opened with delta-rs and
-handed over as an Arrow dataset (projections and filters are pushed down). The dataset gets an explicit
-`SubTreeFileSystem`: without it deltalake 1.6 + pyarrow can abort the process at exit. Polars scans the
-same opened tables with its own Parquet reader (`scan_delta`): through the Arrow dataset it read every
-column of every row group in one thread, 1.3 s for a 1M-profile segment against 0.3 s in DuckDB.
+DuckDB's `delta` extension cannot be installed offline, so each table is opened with delta-rs, which
+says which Parquet files make up the version read, and DuckDB reads those files with its own Parquet
+reader (projections and filters pushed down, partition columns from the `col=value` directories). Not
+through an Arrow dataset: delta-rs 1.6's MERGE and DELETE write string columns with an embedded Arrow
+schema of `string_view`, and pyarrow 26 then fails every filter on them ("Function 'equal' has no kernel
+matching input types (string, string_view)"; delta-io/delta-rs#4579), so a profile id in a WHERE broke
+once profiles_current had been merged into. Polars scans the same opened tables with its own Parquet
+reader (`scan_delta`): through an Arrow dataset it read every column of every row group in one thread,
+1.3 s for a 1M-profile segment against 0.3 s in DuckDB.
 
 Views (the same names in both engines):
     profile_changes   every change of every profile (append-only history)
@@ -30,13 +34,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from sync.tables import ALL_TABLES, Table
 
+_HIVE_TYPES = {pa.date32(): "DATE"}  # partition columns' types, as DuckDB names them
 _VIEWS = """
 CREATE VIEW profile_changes AS SELECT * FROM raw_profile_changes WHERE sync_error IS NULL;
 CREATE VIEW profiles_current AS SELECT * FROM raw_profiles_current WHERE sync_error IS NULL;
@@ -77,16 +80,12 @@ class Lakehouse:
         """Each table at the version read (None: not synced yet, or not by `as_of`)."""
         return {table.name: self._open(table) for table in ALL_TABLES}
 
-    @cached_property
-    def datasets(self) -> dict[str, ds.Dataset]:
-        return {table.name: self._dataset(table) for table in ALL_TABLES}
-
     def duckdb(self) -> duckdb.DuckDBPyConnection:
         """A new in-memory DuckDB connection with every view of the module docstring."""
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
-        for name, dataset in self.datasets.items():
-            con.register(f"raw_{name}", dataset)
+        for table in ALL_TABLES:
+            self._register(con, table)
         con.execute(_VIEWS)
         con.execute(_MACROS)
         con.execute(f"CREATE MACRO as_of() AS TIMESTAMPTZ '{self.as_of.astimezone(UTC).isoformat()}'")
@@ -144,12 +143,23 @@ class Lakehouse:
             return None
         return delta
 
-    def _dataset(self, table: Table) -> ds.Dataset:
+    def _register(self, con: duckdb.DuckDBPyConnection, table: Table) -> None:
+        """`raw_<name>`: the files of the version read, in the table's column order (a file written
+        before a column existed reads it as NULL); an empty table of the shape when there is none."""
         delta = self.deltas[table.name]
-        if delta is None:  # an empty table of the shape
-            return ds.dataset(pa.Table.from_pylist([], table.schema))
-        path = str((self.path / table.name).resolve())
-        return delta.to_pyarrow_dataset(filesystem=pafs.SubTreeFileSystem(path, pafs.LocalFileSystem()))
+        files = [] if delta is None else delta.file_uris()
+        if not files:
+            con.register(f"raw_{table.name}", pa.Table.from_pylist([], table.schema))
+            return
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        hive = ", ".join(f"'{c}': {_HIVE_TYPES[table.schema.field(c).type]}" for c in table.partition_by)
+        options = f"union_by_name = true, hive_partitioning = {bool(hive)}" + (
+            f", hive_types = {{{hive}}}" if hive else ""
+        )
+        columns = ", ".join(f'"{name}"' for name in table.schema.names)
+        con.execute(
+            f"CREATE VIEW raw_{table.name} AS SELECT {columns} FROM read_parquet([{listed}], {options})"
+        )
 
     def _frame(self, table: Table) -> pl.LazyFrame:
         delta = self.deltas[table.name]

@@ -17,6 +17,7 @@ from deltalake import DeltaTable
 from c360.settings import Settings
 from c360.world import generate_world
 from c360.world_events import world_events
+from lakehouse.tables import Lakehouse
 from operational.erasure import Eraser
 from operational.store import Store
 from sync.delta_target import META_KEY
@@ -90,6 +91,14 @@ def test_an_erased_person_leaves_no_row_and_after_a_vacuum_no_file(
     assert sorted((r["profile_id"], r["version"]) for r in current) == sorted(
         (d["_id"], d.get("version")) for d in store.profiles.find({}, {"version": 1})
     )
+    # Queried as users do, by a profile id, over files MERGE and DELETE rewrote (see lakehouse/tables.py).
+    con, stays = Lakehouse(lake).duckdb(), store.events.find_one({"_id": next(iter(kept))})["profile_id"]
+    for view in ("profiles_current", "profile_changes", "events"):
+        count = "SELECT count(*) FROM {} WHERE profile_id = '{}'"
+        assert con.sql(count.format(view, stays)).fetchall()[0][0] > 0, view
+        assert [con.sql(count.format(view, p)).fetchall()[0][0] for p in erased.profiles] == [0] * len(
+            erased.profiles
+        )
     for table in ALL_TABLES:
         errors = read(lake, table.name, ["sync_error"]).column("sync_error")
         assert errors.null_count == len(errors), table.name
