@@ -37,20 +37,20 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from sync.tables import ALL_TABLES, Table
+from sync.tables import ALL_TABLES, PROFILES_CURRENT, Table
 
 _HIVE_TYPES = {pa.date32(): "DATE"}  # partition columns' types, as DuckDB names them
 _VIEWS = """
-CREATE VIEW profile_changes AS SELECT * FROM raw_profile_changes WHERE sync_error IS NULL;
-CREATE VIEW profiles_current AS SELECT * FROM raw_profiles_current WHERE sync_error IS NULL;
+CREATE VIEW profile_changes AS SELECT * FROM raw_profile_changes WHERE sync_error IS NULL{kept};
+CREATE VIEW profiles_current AS SELECT * FROM raw_profiles_current WHERE sync_error IS NULL{kept};
 CREATE VIEW profiles AS SELECT * FROM profiles_current WHERE merged_into IS NULL;
-CREATE VIEW identity_changes AS SELECT * FROM raw_identity_changes WHERE sync_error IS NULL;
+CREATE VIEW identity_changes AS SELECT * FROM raw_identity_changes WHERE sync_error IS NULL{kept_survivor};
 CREATE VIEW events AS
     SELECT e.* REPLACE (coalesce(r.merged_into, e.profile_id) AS profile_id)
     FROM raw_events e
     LEFT JOIN (SELECT profile_id, merged_into FROM profiles_current WHERE merged_into IS NOT NULL) r
         ON e.profile_id = r.profile_id
-    WHERE e.sync_error IS NULL;
+    WHERE e.sync_error IS NULL{kept_event};
 CREATE VIEW sync_errors AS
     SELECT 'profile_changes' AS "table", profile_id AS "key", operation, change_time, sync_error, document
         FROM raw_profile_changes WHERE sync_error IS NOT NULL
@@ -86,10 +86,25 @@ class Lakehouse:
         con.execute("SET TimeZone = 'UTC'")
         for table in ALL_TABLES:
             self._register(con, table)
-        con.execute(_VIEWS)
+        con.execute(_VIEWS.format(**self._erased_filters(con)))
         con.execute(_MACROS)
         con.execute(f"CREATE MACRO as_of() AS TIMESTAMPTZ '{self.as_of.astimezone(UTC).isoformat()}'")
         return con
+
+    def _erased_filters(self, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+        """Reading the past, leave out the people erased since: their rows stay in the files older
+        versions read until a vacuum (docs/LAKEHOUSE.md), and a re-export of an earlier date must not
+        bring them back. Erased profiles are the ones the latest profiles_current no longer has (merged
+        ones keep their row there)."""
+        if not self.travel:
+            return {"kept": "", "kept_survivor": "", "kept_event": ""}
+        Lakehouse(self.path)._register(con, PROFILES_CURRENT, "raw_kept_profiles")
+        kept = "SELECT profile_id FROM raw_kept_profiles"
+        return {
+            "kept": f" AND profile_id IN ({kept})",
+            "kept_survivor": f" AND survivor IN ({kept})",
+            "kept_event": f" AND e.profile_id IN ({kept})",
+        }
 
     def polars(self) -> dict[str, pl.LazyFrame]:
         """The same views as Polars LazyFrames."""
@@ -143,13 +158,14 @@ class Lakehouse:
             return None
         return delta
 
-    def _register(self, con: duckdb.DuckDBPyConnection, table: Table) -> None:
-        """`raw_<name>`: the files of the version read, in the table's column order (a file written
-        before a column existed reads it as NULL); an empty table of the shape when there is none."""
+    def _register(self, con: duckdb.DuckDBPyConnection, table: Table, view: str | None = None) -> None:
+        """`view` (`raw_<name>`): the files of the version read, in the table's column order (a file
+        written before a column existed reads it as NULL); an empty table of the shape when none."""
+        view = view or f"raw_{table.name}"
         delta = self.deltas[table.name]
         files = [] if delta is None else delta.file_uris()
         if not files:
-            con.register(f"raw_{table.name}", pa.Table.from_pylist([], table.schema))
+            con.register(view, pa.Table.from_pylist([], table.schema))
             return
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         hive = ", ".join(f"'{c}': {_HIVE_TYPES[table.schema.field(c).type]}" for c in table.partition_by)
@@ -157,9 +173,7 @@ class Lakehouse:
             f", hive_types = {{{hive}}}" if hive else ""
         )
         columns = ", ".join(f'"{name}"' for name in table.schema.names)
-        con.execute(
-            f"CREATE VIEW raw_{table.name} AS SELECT {columns} FROM read_parquet([{listed}], {options})"
-        )
+        con.execute(f"CREATE VIEW {view} AS SELECT {columns} FROM read_parquet([{listed}], {options})")
 
     def _frame(self, table: Table) -> pl.LazyFrame:
         delta = self.deltas[table.name]

@@ -35,6 +35,19 @@ from bson.decimal128 import Decimal128
 
 from ingest.events import CanonicalEvent
 
+# The top-level fields this part owns; a rebuild from events resets them (operational/rebuild.py).
+FIELDS = (
+    "daily",
+    "daily_from",
+    "last",
+    "traits",
+    "consent",
+    "retail",
+    "tickets",
+    "web",
+    "timeline",
+    "search_names",
+)
 TRAIT_FIELDS = ("first_name", "last_name", "country")
 CONSENT_FLAGS = ("email", "sms", "marketing")
 TIMELINE_CAP = 50

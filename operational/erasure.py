@@ -1,13 +1,15 @@
 """Erasing a person (a data subject's right to erasure): every document c360 holds about them in
-MongoDB goes in one transaction, and their data cannot come back.
+MongoDB goes, and their data cannot come back.
 
 A person is a live profile and the profiles merged into it (their redirects point straight at it).
-Deleted: the profile documents, the identity edges only they held, their events, CDC rows, identity
-events (merges, splits, and moves of a key to or from them), probabilistic match records and review
-items. A cookie or device that other people share stays in the graph without them, and its ownership
-passes to another of its profiles. The keys only they held are kept as hashes (suppression.py), so the
-writer drops their events from then on: Kafka replays, a re-snapshot, a retried webhook. Identifiers
-are personal data, so the erasure record keeps profile ids and counts, never the keys themselves.
+One transaction detaches them: the profile documents, the identity edges only they held and their
+identity events (merges, splits, and moves of a key to or from them) and review items go, and the keys
+only they held are kept as hashes (suppression.py), so the writer drops their events from then on:
+Kafka replays, a re-snapshot, a retried webhook. A cookie or device that other people share stays in
+the graph without them, and its ownership passes to another of its profiles. Their events, CDC rows
+and probabilistic match records then go in chunks; an erasure a stopped process left pending is
+finished by the next `erase`. Identifiers are personal data, so the erasure record keeps profile ids
+and counts, never the keys themselves.
 
 The lake follows: the sync sees the deleted documents in its change streams and deletes their rows from
 the Delta tables, and `c360 sync vacuum` removes the files that still hold them (docs/LAKEHOUSE.md).
@@ -18,7 +20,7 @@ What c360 cannot erase is the sources' own copy: Kafka keeps the records until i
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +37,8 @@ from operational.suppression import COLLECTION as ERASED_KEYS
 from operational.suppression import key_hash
 
 Clock = Callable[[], datetime]
+SWEPT = ("events", "cdc_rows", "match_records")  # deleted after the transaction, in chunks
+SWEEP_CHUNK = 1_000
 
 
 class PersonNotFound(LookupError):
@@ -57,15 +61,25 @@ class Eraser:
         self._clock = clock
 
     def erase(self, profile_id: str, requested_by: str, reason: str) -> Erasure:
-        """Erase the person `profile_id` belongs to (an id merged away names its survivor's person)."""
+        """Erase the person `profile_id` belongs to (an id merged away names its survivor's person).
+        Erasures a stopped process left half done are finished first."""
+        self.finish_pending()
         with self._store.client.start_session() as session:
-            return session.with_transaction(
-                lambda s: self._erase(profile_id, requested_by, reason, s),
+            record = session.with_transaction(
+                lambda s: self._detach(profile_id, requested_by, reason, s),
                 read_concern=ReadConcern("snapshot"),
                 write_concern=WriteConcern("majority"),
             )
+        return self._sweep(record)
 
-    def _erase(self, profile_id: str, requested_by: str, reason: str, session: ClientSession) -> Erasure:
+    def finish_pending(self) -> list[Erasure]:
+        return [self._sweep(record) for record in self._store.db["erasures"].find({"pending": True})]
+
+    def _detach(
+        self, profile_id: str, requested_by: str, reason: str, session: ClientSession
+    ) -> dict[str, Any]:
+        """The transaction: the person's profiles, identity edges and history go and their keys are
+        suppressed, so nothing can attach to them any more; the erasure is recorded as pending."""
         store, db = self._store, self._store.db
         live = self._live_id(profile_id, session)
         family = [live] + [
@@ -83,10 +97,7 @@ class Eraser:
         where = {
             "profiles": {"_id": mine},
             "identities": {"_id": {"$in": owned}},
-            "events": {"profile_id": mine},
-            "cdc_rows": {"profile_id": mine},
             "identity_events": {"$or": [{"survivor": mine}, {"merged": mine}, {"from": mine}]},
-            "match_records": {"profile_id": mine},
             "review_items": {"$or": [{"profile_id": mine}, {"candidate_profile": mine}]},
         }
         deleted = {name: db[name].delete_many(q, session=session).deleted_count for name, q in where.items()}
@@ -100,20 +111,39 @@ class Eraser:
                 ordered=False,
                 session=session,
             )
-        erasure = Erasure(erasure_id, live, family, len(owned), len(shared), deleted)
-        record = {
-            "_id": erasure_id,
-            "profile_id": live,
-            "profiles": family,
-            "keys_suppressed": len(owned),
-            "keys_released": len(shared),
-            "deleted": deleted,
-            "requested_by": requested_by,
-            "reason": reason,
-            "at": now,
-        }
+        erasure = Erasure(
+            erasure_id, live, family, len(owned), len(shared), deleted | dict.fromkeys(SWEPT, 0)
+        )
+        record = {"_id": erasure_id} | asdict(erasure) | {"requested_by": requested_by, "reason": reason}
+        record |= {"at": now, "pending": True}
+        del record["erasure_id"]
         db["erasures"].insert_one(record, session=session)
-        return erasure
+        return record
+
+    def _sweep(self, record: dict[str, Any]) -> Erasure:
+        """The person's events and CDC rows, chunk by chunk: a heavy customer's would not fit in one
+        transaction (the writer caps its own for the same cache, operational/writer.py), and with the
+        person detached no new ones can appear. A match record's id is its event's, so records and
+        review items go with their events even where a split left them naming another profile."""
+        db, mine = self._store.db, {"$in": record["profiles"]}
+        deleted = dict(record["deleted"])
+        for name in ("events", "cdc_rows"):
+            while ids := [
+                d["_id"] for d in db[name].find({"profile_id": mine}, {"_id": 1}, limit=SWEEP_CHUNK)
+            ]:
+                if name == "events":
+                    deleted["match_records"] += (
+                        db["match_records"].delete_many({"_id": {"$in": ids}}).deleted_count
+                    )
+                    reviews = [f"review:{i}" for i in ids]  # operational/reviews.py names them so
+                    about = {"$or": [{"_id": {"$in": reviews}}, {"candidate_record": {"$in": ids}}]}
+                    deleted["review_items"] += db["review_items"].delete_many(about).deleted_count
+                deleted[name] += db[name].delete_many({"_id": {"$in": ids}}).deleted_count
+        deleted["match_records"] += db["match_records"].delete_many({"profile_id": mine}).deleted_count
+        done = {"$set": {"deleted": deleted}, "$unset": {"pending": ""}}
+        db["erasures"].update_one({"_id": record["_id"]}, done)
+        fields = ("profile_id", "profiles", "keys_suppressed", "keys_released")
+        return Erasure(record["_id"], *(record[f] for f in fields), deleted=deleted)
 
     def _live_id(self, profile_id: str, session: ClientSession) -> str:
         current = profile_id

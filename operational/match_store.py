@@ -86,7 +86,20 @@ class MatchService:
             d["_id"]: d["profile_id"]
             for d in self._store.events.find({"_id": {"$in": todo}}, {"profile_id": 1})
         }
-        return self.match([(eid, placed[eid], people[eid]) for eid in todo if eid in placed])
+        outcomes = self.match([(eid, placed[eid], people[eid]) for eid in todo if eid in placed])
+        self._forget_erased(list(placed))
+        return outcomes
+
+    def _forget_erased(self, event_ids: list[str]) -> None:
+        """An erasure that removed some of these events while they were matched (this runs outside the
+        writer's transaction) would miss the records and review items just written for them."""
+        if not event_ids:
+            return
+        kept = {d["_id"] for d in self._store.events.find({"_id": {"$in": event_ids}}, {"_id": 1})}
+        gone = [eid for eid in event_ids if eid not in kept]
+        if gone:
+            self._index.records.delete_many({"_id": {"$in": gone}})
+            self._store.db["review_items"].delete_many({"_id": {"$in": [f"review:{eid}" for eid in gone]}})
 
     def match(self, items: Sequence[tuple[str, str, Record]]) -> list[MatchOutcome]:
         """(record id, the profile the record's event landed on, its fields), in arrival order."""

@@ -1,8 +1,9 @@
 """Rebuilding a profile from its own events, pure: the updates that make a profile equal its recompute.
 
 Used after a manual merge or a split, where folding aggregates is not possible (a split cannot
-subtract a maximum). The aggregate fields are reset first and then written from the events, so fields
-other writers own (segments, the CDC part) are left alone.
+subtract a maximum). The aggregate and activity fields are reset first and then written from the
+events (the activity part adds with `$inc` and `$push`: left in place, a rebuild counted every event
+twice), so fields other writers own (segments, the CDC part) are left alone.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ingest.events import CanonicalEvent, Identifier, IdentifierType, RowChange
+from operational.activity import FIELDS as ACTIVITY
 from operational.profile_delta import ProfileDelta
 
 AGGREGATES = ("event_count", "first_seen", "last_seen", "stats", "channels", "identifiers", "merged_from")
@@ -50,5 +52,5 @@ def rebuild_updates(
     write["$set"]["identified"] = identified
     write["$set"]["merged_from"] = sorted(delta.merged_from)
     write.pop("$addToSet", None)
-    reset = {"$unset": {name: "" for name in AGGREGATES + REDIRECT}}
+    reset = {"$unset": {name: "" for name in AGGREGATES + ACTIVITY + REDIRECT}}
     return [reset, write]

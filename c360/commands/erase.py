@@ -14,7 +14,8 @@ from c360.bootstrap import open_store
 from c360.settings import load_settings
 from ingest.events import IdentifierType
 from operational.erasure import Eraser, PersonNotFound
-from operational.reads import ProfileReader
+from operational.identity_rules import IdentityRules
+from operational.reads import ProfileReader, identity_key
 from operational.store import Store
 
 console = Console()
@@ -78,9 +79,13 @@ def _holder(store: Store, identifier: str) -> str:
         message = f"unknown identifier type {type_!r}; one of {kinds}"
         raise typer.BadParameter(message, param_hint="--identifier") from None
     try:
-        doc = ProfileReader(store).lookup(kind, value)
+        key = identity_key(kind, value)  # normalized as ingest does
     except ValidationError as exc:
         raise typer.BadParameter(exc.errors()[0]["msg"], param_hint="--identifier") from None
+    if not IdentityRules.from_settings().merges_key(key):
+        message = f"{identifier} can be shared by several people; name the person by an identifier of theirs"
+        raise typer.BadParameter(message, param_hint="--identifier")
+    doc = ProfileReader(store).lookup(kind, value)
     if doc is None:
         console.print(f"[red]no profile holds {identifier}[/red]")
         raise typer.Exit(1)

@@ -18,6 +18,7 @@ from api.auth import KeyRing
 from c360.cli import app
 from c360.settings import Settings
 from ingest.events import CanonicalEvent, build_event
+from operational import erasure as erasure_module
 from operational.erasure import Eraser, PersonNotFound
 from operational.identity_ops import IdentityEditor
 from operational.reads import ProfileReader
@@ -133,6 +134,47 @@ def assert_only_in_the_record(store: Store, profile_ids: list[str]) -> None:
         assert name == "erasures" or not [pid for pid in profile_ids if pid in text], name
 
 
+class Stopped(Exception):
+    """The erasing process dies here."""
+
+
+def test_a_heavy_customer_is_swept_in_chunks_and_a_stopped_sweep_is_finished_by_the_next_erasure(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann, _, bob = seeded(store)
+    many = [ev(n, ("email", ANN_EMAIL)) for n in range(100, 230)]
+    ProfileWriter(store).apply(many)
+    monkeypatch.setattr(erasure_module, "SWEEP_CHUNK", 50)
+    sweep = Eraser._sweep
+
+    def die(self: Eraser, record: dict) -> None:
+        raise Stopped
+
+    monkeypatch.setattr(Eraser, "_sweep", die)
+    with pytest.raises(Stopped):
+        Eraser(store).erase(ann, requested_by="dpo", reason="DSR-6")
+    # Detached, not yet swept: nobody can reach her, her events wait for the next erasure.
+    assert (
+        store.profiles.find_one({"_id": ann}) is None
+        and ProfileReader(store).lookup("email", ANN_EMAIL) is None
+    )
+    assert store.events.count_documents({"profile_id": ann}) == len(ann_events()) + len(many)
+    assert store.db["erasures"].find_one({"pending": True})["profile_id"] == ann
+
+    monkeypatch.setattr(Eraser, "_sweep", sweep)
+    Eraser(store).erase(bob, requested_by="dpo", reason="DSR-7")
+
+    assert not [trace for trace in ANN_TRACES if trace in everything(store)]
+    assert (
+        store.events.count_documents({}) == 0 and store.db["erasures"].count_documents({"pending": True}) == 0
+    )
+    record = store.db["erasures"].find_one({"profile_id": ann})
+    assert (
+        record["deleted"]["events"] == len(ann_events()) + len(many)
+        and record["deleted"]["match_records"] == 1
+    )
+
+
 def test_a_shared_cookie_passes_to_the_live_profile_of_its_next_user(store: Store) -> None:
     """Ann owns a cookie Dave's first profile also used; that profile was merged by hand into his second
     since, which leaves its id in the cookie's list. The cookie must pass to the live one."""
@@ -230,6 +272,10 @@ def test_the_command_finds_the_person_by_identifier(
     refused = runner.invoke(app, ["erase", "--identifier", "shoe:1", "--reason", "DSR-4", "--yes"])
     assert refused.exit_code == 2 and "unknown identifier type 'shoe'" in refused.output
     assert runner.invoke(app, ["erase", ann]).exit_code == 2  # no reason given
+    shared = runner.invoke(app, ["erase", "--identifier", f"cookie:{SHARED}", "--reason", "DSR-4", "--yes"])
+    assert shared.exit_code == 2 and "can be shared by several people" in " ".join(
+        shared.output.replace("│", " ").split()
+    )
     kept = runner.invoke(
         app, ["erase", "--identifier", f"email:{ANN_EMAIL.upper()}", "--reason", "DSR-4"], input="n\n"
     )

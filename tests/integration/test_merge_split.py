@@ -48,6 +48,9 @@ def recompute(events: list[CanonicalEvent]) -> dict[str, Any]:
         },
         "distinct_identifiers": len({i.key for e in events for i in e.identifiers}),
         "top_type": max(types.items(), key=lambda kv: (kv[1], kv[0]))[0],
+        # The activity part: every event counted once in its day, and once in the timeline.
+        "daily_events": len(events),
+        "timeline": sorted(e.event_id for e in events),
     }
 
 
@@ -61,6 +64,8 @@ def observed(doc: dict[str, Any]) -> dict[str, Any]:
         "channels": doc["channels"],
         "distinct_identifiers": len(doc["identifiers"]),
         "top_type": max(stats.items(), key=lambda kv: (kv[1]["count"], kv[0]))[0],
+        "daily_events": sum(sum(day["n"].values()) for day in doc["daily"].values()),
+        "timeline": sorted(entry["event_id"] for entry in doc["timeline"]),
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ def test_an_erased_person_leaves_no_row_and_after_a_vacuum_no_file(
     step_until_idle(sync.step, lambda: len(reports))
 
     person = _merged_profile(store)
+    time.sleep(0.01)
+    before_erasure = datetime.now(UTC)  # the lake as of now still holds the person
     erased = _erase(store, person)
     assert len(erased.profiles) > 1 and erased.events and erased.identity_events
     assert _named(lake, erased) == set(PROFILE_COLUMNS), "the person was not in every table to begin with"
@@ -99,6 +102,14 @@ def test_an_erased_person_leaves_no_row_and_after_a_vacuum_no_file(
         assert [con.sql(count.format(view, p)).fetchall()[0][0] for p in erased.profiles] == [0] * len(
             erased.profiles
         )
+    # A re-export of an earlier date reads the lake as it was: the person must not come back with it.
+    past = Lakehouse(lake, as_of=before_erasure, travel=True).duckdb()
+    then = {row[0] for row in past.sql("SELECT profile_id FROM profiles_current").fetchall()}
+    assert then == _column(lake, "profiles_current", "profile_id")  # everyone then but the erased
+    gone_events = past.sql(
+        "SELECT count(*) FROM events WHERE event_id IN (SELECT unnest(?))", params=[sorted(erased.events)]
+    )
+    assert gone_events.fetchall() == [(0,)]
     for table in ALL_TABLES:
         errors = read(lake, table.name, ["sync_error"]).column("sync_error")
         assert errors.null_count == len(errors), table.name
