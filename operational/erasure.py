@@ -31,6 +31,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from operational.held_keys import FIELD as KEYS
+from operational.identity_rules import IdentityRules
 from operational.reads import MAX_REDIRECTS
 from operational.store import Store
 from operational.suppression import COLLECTION as ERASED_KEYS
@@ -56,8 +57,11 @@ class Erasure:
 
 
 class Eraser:
-    def __init__(self, store: Store, clock: Clock = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self, store: Store, rules: IdentityRules | None = None, clock: Clock = lambda: datetime.now(UTC)
+    ) -> None:
         self._store = store
+        self._rules = rules or IdentityRules.from_settings()
         self._clock = clock
 
     def erase(self, profile_id: str, requested_by: str, reason: str) -> Erasure:
@@ -180,12 +184,16 @@ class Eraser:
         session: ClientSession,
     ) -> None:
         """A key other people used too stays theirs: the person leaves its list, and a key the person
-        owned passes to its heir (and into the heir's copy of its keys)."""
+        owned passes to its heir (listed, and in the heir's copy of its keys). With fewer users listed
+        it may count as evidence again."""
         for edge in shared:
-            update: dict[str, Any] = {"$pull": {"profiles": {"$in": family}}}
             heir = heirs[edge["_id"]]
+            users = [p for p in edge.get("profiles", ()) if p not in family]
+            users += [] if heir in users else [heir]
+            saturated = len(users) > self._rules.attach_max_profiles
+            update: dict[str, Any] = {"$set": {"profiles": users, "saturated": saturated}}
             if heir != edge["profile_id"]:
-                update["$set"] = {"profile_id": heir, "origin": heir}
+                update["$set"] |= {"profile_id": heir, "origin": heir}
                 self._store.profiles.update_one(
                     {"_id": heir}, {"$addToSet": {KEYS: edge["_id"]}, "$inc": {"version": 1}}, session=session
                 )

@@ -192,7 +192,9 @@ def test_a_shared_cookie_passes_to_the_live_profile_of_its_next_user(store: Stor
 
     assert (erasure.keys_suppressed, erasure.keys_released) == (1, 1)
     kiosk = store.identities.find_one({"_id": "cookie:ck-kiosk"})
-    assert kiosk["profile_id"] == second and kiosk["origin"] == second and kiosk["profiles"] == [first]
+    assert (
+        kiosk["profile_id"] == second and kiosk["origin"] == second and kiosk["profiles"] == [first, second]
+    )
     assert reader.lookup("cookie", "ck-kiosk")["_id"] == second
     assert assert_held_keys_match_edges(store) == 3  # Dave's email, customer id and the cookie
 
