@@ -21,8 +21,9 @@ Reason = Annotated[
 @router.delete("/profiles/{profile_id}", response_model=ErasureOut, summary="Erase a person everywhere")
 def erase(store: StoreDep, actor: ActorDep, profile_id: ProfileId, reason: Reason) -> ErasureOut:
     """The person's profile, merged profiles, identifiers, events, CDC rows, identity history, match
-    records and review items leave MongoDB in one transaction; their identifiers' later events are
-    dropped; the lake sync deletes their rows from every Delta table."""
+    records and review items leave MongoDB (one transaction detaches them, then their events go in
+    chunks); their identifiers' later events are dropped; the lake sync deletes their rows from every
+    Delta table."""
     try:
         erasure = Eraser(store).erase(profile_id, requested_by=actor, reason=reason)
     except PersonNotFound as exc:

@@ -33,9 +33,10 @@ def erase(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before erasing.")] = False,
 ) -> None:
     """Erase a person: their profile and every profile merged into it, their identifiers, events, CDC
-    rows, identity history, match records and review items, in one MongoDB transaction. Identifiers only
-    they held are kept as hashes so that their events are dropped from then on (Kafka replays, a
-    re-snapshot, a retried webhook). `c360 sync run` deletes their rows from the Delta tables, and
+    rows, identity history, match records and review items. One MongoDB transaction detaches them, then
+    their events and rows go in chunks (an erasure stopped halfway is finished by the next one).
+    Identifiers only they held are kept as hashes so that their events are dropped from then on (Kafka
+    replays, a re-snapshot, a retried webhook). `c360 sync run` deletes their rows from the Delta tables, and
     `c360 sync vacuum` removes the older files that still hold them.
 
     c360 cannot erase the sources' own copies: tell the source systems, too. Safe while ingest runs.
