@@ -16,11 +16,15 @@ from typer.testing import CliRunner
 from api.app import ApiServices, create_app
 from api.auth import KeyRing
 from c360.cli import app
+from c360.identity_world import generate_identity_world
 from c360.settings import Settings
 from ingest.events import CanonicalEvent, build_event
 from operational import erasure as erasure_module
 from operational.erasure import Eraser, PersonNotFound
 from operational.identity_ops import IdentityEditor
+from operational.match_store import MatchService
+from operational.matching.estimate import estimate
+from operational.matching.schema import PERSON_SCHEMA
 from operational.reads import ProfileReader
 from operational.store import COLLECTIONS, Store
 from operational.writer import ProfileWriter
@@ -291,3 +295,33 @@ def test_the_command_finds_the_person_by_identifier(
     assert store.profiles.find_one({"_id": ann}) is None and store.profiles.find_one({"_id": bob}) is not None
     gone = runner.invoke(app, ["erase", "--identifier", f"email:{ANN_EMAIL}", "--reason", "DSR-4", "--yes"])
     assert gone.exit_code == 1 and "no profile holds" in gone.output
+
+
+def test_the_matcher_forgets_what_it_wrote_for_events_erased_while_it_matched(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Matching runs after the writer's commit, outside any transaction: an erasure can land between its
+    read of the events and its writes, and would then miss the record and review item written after."""
+    model = estimate(list(generate_identity_world(120, seed=3).records.values()), PERSON_SCHEMA)
+    matcher = MatchService(store, model, join_weight=1_000, review_weight=-1_000)  # everything is grey
+    matcher.ensure_indexes()
+    ProfileWriter(store).apply(
+        [ev(1, ("customer_id", "C1"), source="crm"), ev(2, ("loyalty_id", "L1"), source="pos")]
+    )
+    reader = ProfileReader(store)
+    cust, loyal = reader.lookup("customer_id", "C1")["_id"], reader.lookup("loyalty_id", "L1")["_id"]
+    person = {"first_name": "ann", "last_name": "smith", "date_of_birth": "19800101", "city": "york"}
+    matcher.match([("crm-1", cust, person)])  # the customer's record, indexed
+    match = MatchService.match
+
+    def erased_meanwhile(self: MatchService, items: list) -> list:
+        Eraser(store).erase(loyal, requested_by="dpo", reason="DSR-8")
+        return match(self, items)
+
+    monkeypatch.setattr(MatchService, "match", erased_meanwhile)
+    outcomes = matcher.match_events({"pos-2": person | {"first_name": "anne"}})
+
+    assert [o.decision.outcome for o in outcomes] == ["review"]  # written, then forgotten
+    assert store.db["match_records"].find_one({"_id": "pos-2"}) is None
+    assert store.db["review_items"].count_documents({}) == 0
+    assert store.db["match_records"].find_one({"_id": "crm-1"})["profile_id"] == cust
