@@ -38,6 +38,7 @@ from operational.suppression import COLLECTION as ERASED_KEYS
 from operational.suppression import key_hash
 
 Clock = Callable[[], datetime]
+ERASURES = "erasures"  # one record per erasure; the lake sync reads it after lost stream history
 SWEPT = ("events", "cdc_rows", "match_records")  # deleted after the transaction, in chunks
 SWEEP_CHUNK = 1_000
 
@@ -77,7 +78,7 @@ class Eraser:
         return self._sweep(record)
 
     def finish_pending(self) -> list[Erasure]:
-        return [self._sweep(record) for record in self._store.db["erasures"].find({"pending": True})]
+        return [self._sweep(record) for record in self._store.db[ERASURES].find({"pending": True})]
 
     def _detach(
         self, profile_id: str, requested_by: str, reason: str, session: ClientSession
@@ -121,7 +122,7 @@ class Eraser:
         record = {"_id": erasure_id} | asdict(erasure) | {"requested_by": requested_by, "reason": reason}
         record |= {"at": now, "pending": True}
         del record["erasure_id"]
-        db["erasures"].insert_one(record, session=session)
+        db[ERASURES].insert_one(record, session=session)
         return record
 
     def _sweep(self, record: dict[str, Any]) -> Erasure:
@@ -145,7 +146,7 @@ class Eraser:
                 deleted[name] += db[name].delete_many({"_id": {"$in": ids}}).deleted_count
         deleted["match_records"] += db["match_records"].delete_many({"profile_id": mine}).deleted_count
         done = {"$set": {"deleted": deleted}, "$unset": {"pending": ""}}
-        db["erasures"].update_one({"_id": record["_id"]}, done)
+        db[ERASURES].update_one({"_id": record["_id"]}, done)
         fields = ("profile_id", "profiles", "keys_suppressed", "keys_released")
         return Erasure(record["_id"], *(record[f] for f in fields), deleted=deleted)
 

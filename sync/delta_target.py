@@ -132,14 +132,14 @@ class DeltaTarget:
     def delete(self, predicate: str) -> None:
         self._dt.delete(predicate)
 
-    def erase(self, keys: Collection[str]) -> None:
-        """Remove every row of these keys, in a commit without a batch: the caller commits its batch
-        afterwards, so a sync stopped in between reads the batch again and erases again."""
+    def erase(self, keys: Collection[str], columns: Collection[str] = ()) -> None:
+        """Remove every row whose key (or any of `columns`) is one of `keys`, in a commit without a batch:
+        the caller commits its batch afterwards, so a sync stopped in between erases again."""
         # A delete reading files a compaction replaces fails to commit: let any compaction finish, then
         # read the table as it left it (appends keep this object current; a compaction does not).
         self.wait_compaction()
         self._dt.update_incremental()
-        self._dt.delete(key_in(self.table.key, keys))
+        self._dt.delete(" OR ".join(key_in(column, keys) for column in columns or (self.table.key,)))
 
     def compact(self) -> None:
         self._dt.optimize.compact()

@@ -32,6 +32,7 @@ from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
 from c360.settings import LakeSettings
+from operational.erasure import ERASURES
 from sync.convert import Position, change_time, key_of, rows_to_table
 from sync.current import CurrentTable
 from sync.delta_target import Checkpoint, DeltaTarget
@@ -277,11 +278,23 @@ class CollectionSync:
         """Stream from right after the snapshot time; rows an older epoch left in the current table
         for documents that no longer exist go."""
         cp = self.checkpoint
+        if cp.epoch > 0:
+            self._erase_recorded()
         if self._current is not None and cp.epoch > 0:
             self._current.drop_epochs_before(cp.epoch)
         self.checkpoint = Checkpoint(
             batch=cp.batch, epoch=cp.epoch, phase="stream", snapshot_at=cp.snapshot_at, token=None
         )
+
+    def _erase_recorded(self) -> None:
+        """A new epoch follows lost stream history, whose deletes it never saw: the people erased meanwhile
+        would stay in the older epochs' rows. MongoDB records every erasure's profile ids
+        (operational/erasure.py); their rows go as a delete in the stream would have taken them
+        (profiles_current drops the older epochs' rows next)."""
+        columns = self._spec.table.person_columns
+        erased = set(self._coll.database[ERASURES].distinct("profiles")) if columns else set()
+        if erased:
+            self._target.erase(erased, columns)
 
     # -- commits --------------------------------------------------------------------------------
 

@@ -107,6 +107,9 @@ class Table:
     # times, counts. Never text that can hold personal data: the log outlives an erasure's vacuum.
     stats_columns: tuple[str, ...]
     partition_by: tuple[str, ...] = ()
+    # The columns naming a profile: an erasure the change stream did not show (lost history) is applied
+    # by the profile ids MongoDB recorded for it.
+    person_columns: tuple[str, ...] = ()
 
 
 _SYNC_STATS = ("operation", "change_time", "sync_batch", "sync_epoch")
@@ -114,11 +117,19 @@ _PROFILE_STATS = (
     "profile_id", "seq", "version", "created_at", "updated_at", "first_seen", "last_seen", "event_count",
     "merged_into", "merged_at", *_SYNC_STATS,
 )  # fmt: skip
-PROFILE_CHANGES = Table("profile_changes", _PROFILE, "profile_id", _PROFILE_STATS)
-PROFILES_CURRENT = Table("profiles_current", _PROFILE, "profile_id", _PROFILE_STATS)
+PROFILE_CHANGES = Table(
+    "profile_changes", _PROFILE, "profile_id", _PROFILE_STATS, person_columns=("profile_id",)
+)
+PROFILES_CURRENT = Table(
+    "profiles_current", _PROFILE, "profile_id", _PROFILE_STATS, person_columns=("profile_id",)
+)
 # change_id: older moves name the moved key in their id.
 IDENTITY_CHANGES = Table(
-    "identity_changes", _IDENTITY, "change_id", ("kind", "survivor", "merged", "at", *_SYNC_STATS)
+    "identity_changes",
+    _IDENTITY,
+    "change_id",
+    ("kind", "survivor", "merged", "at", *_SYNC_STATS),
+    person_columns=("survivor", "merged"),
 )
 EVENTS = Table(
     "events",
@@ -136,5 +147,6 @@ EVENTS = Table(
         *_SYNC_STATS,
     ),
     ("occurred_date",),
+    person_columns=("profile_id",),
 )
 ALL_TABLES = (PROFILE_CHANGES, PROFILES_CURRENT, IDENTITY_CHANGES, EVENTS)

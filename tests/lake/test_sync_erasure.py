@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
+from pymongo.errors import OperationFailure
 
 from c360.settings import Settings
 from c360.world import generate_world
@@ -23,7 +24,7 @@ from operational.erasure import Eraser
 from operational.store import Store
 from sync.delta_target import META_KEY
 from sync.runner import LakeSync
-from sync.stream import BatchReport
+from sync.stream import CHANGE_STREAM_HISTORY_LOST, BatchReport, CollectionSync
 from sync.tables import ALL_TABLES
 from sync.vacuum import vacuum_tables
 from tests.lake.support import apply, assert_delta_holds_every_change_once, read, step_until_idle
@@ -263,3 +264,46 @@ def _batches(table: Path) -> list[int]:
 
 def _row_key(row: dict[str, Any]) -> str:
     return json.dumps(row, default=str, sort_keys=True)
+
+
+def test_erasures_made_while_the_stream_history_was_lost_still_reach_the_lake(
+    lake_settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync stopped longer than the oplog reaches back starts new epochs and never sees the deletes
+    made meanwhile; the erasure records name whose rows must go."""
+    apply(store, world_events(generate_world(people=60, events_per_person=6, seed=74)), batch=100)
+    settings = lake_settings.lake
+    lake = settings.path
+    reports: list[BatchReport] = []
+    sync = LakeSync(store, settings, reports.append)
+    step_until_idle(sync.step, lambda: len(reports))
+    sync.close()
+    erased = _erase(store, _merged_profile(store))  # while no sync runs
+
+    lost: set[str] = set()
+    open_feed = CollectionSync._open_feed
+
+    def rolled_over(self: CollectionSync) -> Any:
+        """The oplog rolled past where each stream stopped (MongoDB's error for it)."""
+        if self.collection not in lost:
+            lost.add(self.collection)
+            raise OperationFailure("resume point no longer in the oplog", code=CHANGE_STREAM_HISTORY_LOST)
+        return open_feed(self)
+
+    monkeypatch.setattr(CollectionSync, "_open_feed", rolled_over)
+    restarted = LakeSync(store, settings, reports.append)
+    step_until_idle(restarted.step, lambda: len(reports))
+    restarted.close()
+
+    assert lost == {"profiles", "identity_events", "events"}
+    assert {r.table for r in reports if r.epoch == 1} == {"profile_changes", "identity_changes", "events"}
+    assert not erased.profiles & _column(lake, "profile_changes", "profile_id")
+    assert not erased.profiles & _column(lake, "profiles_current", "profile_id")
+    assert not erased.events & _column(lake, "events", "event_id")
+    assert not [
+        r
+        for r in read(lake, "identity_changes", ["survivor", "merged"]).to_pylist()
+        if {r["survivor"], r["merged"]} & erased.profiles
+    ]
+    kept = set(store.events.distinct("_id"))
+    assert kept and kept <= _column(lake, "events", "event_id")  # everyone else stays
