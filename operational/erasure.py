@@ -19,7 +19,6 @@ What c360 cannot erase is the sources' own copy: Kafka keeps the records until i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +36,6 @@ from operational.store import Store
 from operational.suppression import COLLECTION as ERASED_KEYS
 from operational.suppression import key_hash
 
-Clock = Callable[[], datetime]
 ERASURES = "erasures"  # one record per erasure; the lake sync reads it after lost stream history
 SWEPT = ("events", "cdc_rows", "match_records")  # deleted after the transaction, in chunks
 SWEEP_CHUNK = 1_000
@@ -58,12 +56,9 @@ class Erasure:
 
 
 class Eraser:
-    def __init__(
-        self, store: Store, rules: IdentityRules | None = None, clock: Clock = lambda: datetime.now(UTC)
-    ) -> None:
+    def __init__(self, store: Store, rules: IdentityRules | None = None) -> None:
         self._store = store
         self._rules = rules or IdentityRules.from_settings()
-        self._clock = clock
 
     def erase(self, profile_id: str, requested_by: str, reason: str) -> Erasure:
         """Erase the person `profile_id` belongs to (an id merged away names its survivor's person).
@@ -97,7 +92,7 @@ class Eraser:
         heirs = self._heirs(edges, set(family), session)
         owned = [e["_id"] for e in edges if heirs[e["_id"]] is None]
         shared = [e for e in edges if heirs[e["_id"]] is not None]
-        now = self._clock()
+        now = datetime.now(UTC)
         erasure_id = f"erasure:{ObjectId()}"  # opaque: erased_keys name it, and must not name the person
         where = {
             "profiles": {"_id": mine},

@@ -16,7 +16,7 @@ import pytest
 from deltalake import DeltaTable
 from pymongo.errors import OperationFailure
 
-from c360.settings import Settings
+from c360.settings import LakeSettings, Settings
 from c360.world import generate_world
 from c360.world_events import world_events
 from lakehouse.tables import Lakehouse
@@ -148,12 +148,8 @@ class Stopped(Exception):
 def test_a_sync_stopped_between_the_delete_and_the_batch_commit_erases_again_on_restart(
     lake_settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    apply(store, world_events(generate_world(people=60, events_per_person=6, seed=72)), batch=100)
-    settings = lake_settings.lake
+    settings, reports, sync = _synced(store, lake_settings, seed=72)
     lake = settings.path
-    reports: list[BatchReport] = []
-    sync = LakeSync(store, settings, reports.append)
-    step_until_idle(sync.step, lambda: len(reports))
     changes = sync.shares[0].targets[0]
     assert changes.table.name == "profile_changes"
     erase = changes.erase
@@ -179,6 +175,17 @@ def test_a_sync_stopped_between_the_delete_and_the_batch_commit_erases_again_on_
     assert _named(lake, erased) == set()
     assert_delta_holds_every_change_once(store, lake)
     assert _batches(lake / "profile_changes") == list(range(1, recorded[-1] + 2))
+
+
+def _synced(
+    store: Store, lake_settings: Settings, seed: int
+) -> tuple[LakeSettings, list[BatchReport], LakeSync]:
+    """60 generated people written to MongoDB and synced to the lake by a sync still open."""
+    apply(store, world_events(generate_world(people=60, events_per_person=6, seed=seed)), batch=100)
+    reports: list[BatchReport] = []
+    sync = LakeSync(store, lake_settings.lake, reports.append)
+    step_until_idle(sync.step, lambda: len(reports))
+    return lake_settings.lake, reports, sync
 
 
 def _merged_profile(store: Store) -> str:
@@ -271,12 +278,8 @@ def test_erasures_made_while_the_stream_history_was_lost_still_reach_the_lake(
 ) -> None:
     """A sync stopped longer than the oplog reaches back starts new epochs and never sees the deletes
     made meanwhile; the erasure records name whose rows must go."""
-    apply(store, world_events(generate_world(people=60, events_per_person=6, seed=74)), batch=100)
-    settings = lake_settings.lake
+    settings, reports, sync = _synced(store, lake_settings, seed=74)
     lake = settings.path
-    reports: list[BatchReport] = []
-    sync = LakeSync(store, settings, reports.append)
-    step_until_idle(sync.step, lambda: len(reports))
     sync.close()
     erased = _erase(store, _merged_profile(store))  # while no sync runs
 
