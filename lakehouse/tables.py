@@ -85,7 +85,7 @@ class Lakehouse:
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         for table in ALL_TABLES:
-            self._register(con, table)
+            _register(con, f"raw_{table.name}", table, self.deltas[table.name])
         con.execute(_VIEWS.format(**self._erased_filters(con)))
         con.execute(_MACROS)
         con.execute(f"CREATE MACRO as_of() AS TIMESTAMPTZ '{self.as_of.astimezone(UTC).isoformat()}'")
@@ -98,7 +98,8 @@ class Lakehouse:
         ones keep their row there)."""
         if not self.travel:
             return {"kept": "", "kept_survivor": "", "kept_event": ""}
-        Lakehouse(self.path)._register(con, PROFILES_CURRENT, "raw_kept_profiles")
+        latest = Lakehouse(self.path)._open(PROFILES_CURRENT)  # this table only, at its newest version
+        _register(con, "raw_kept_profiles", PROFILES_CURRENT, latest)
         kept = "SELECT profile_id FROM raw_kept_profiles"
         return {
             "kept": f" AND profile_id IN ({kept})",
@@ -158,25 +159,24 @@ class Lakehouse:
             return None
         return delta
 
-    def _register(self, con: duckdb.DuckDBPyConnection, table: Table, view: str | None = None) -> None:
-        """`view` (`raw_<name>`): the files of the version read, in the table's column order (a file
-        written before a column existed reads it as NULL); an empty table of the shape when none."""
-        view = view or f"raw_{table.name}"
-        delta = self.deltas[table.name]
-        files = [] if delta is None else delta.file_uris()
-        if not files:
-            con.register(view, pa.Table.from_pylist([], table.schema))
-            return
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        hive = ", ".join(f"'{c}': {_HIVE_TYPES[table.schema.field(c).type]}" for c in table.partition_by)
-        options = f"union_by_name = true, hive_partitioning = {bool(hive)}" + (
-            f", hive_types = {{{hive}}}" if hive else ""
-        )
-        columns = ", ".join(f'"{name}"' for name in table.schema.names)
-        con.execute(f"CREATE VIEW {view} AS SELECT {columns} FROM read_parquet([{listed}], {options})")
-
     def _frame(self, table: Table) -> pl.LazyFrame:
         delta = self.deltas[table.name]
         if delta is None:
             return pl.from_arrow(pa.Table.from_pylist([], table.schema)).lazy()
         return pl.scan_delta(delta)
+
+
+def _register(con: duckdb.DuckDBPyConnection, view: str, table: Table, delta: DeltaTable | None) -> None:
+    """`view`: the files of `delta`'s version, in the table's column order (a file written before a
+    column existed reads it as NULL); an empty table of the shape when there are none."""
+    files = [] if delta is None else delta.file_uris()
+    if not files:
+        con.register(view, pa.Table.from_pylist([], table.schema))
+        return
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    hive = ", ".join(f"'{c}': {_HIVE_TYPES[table.schema.field(c).type]}" for c in table.partition_by)
+    options = f"union_by_name = true, hive_partitioning = {bool(hive)}" + (
+        f", hive_types = {{{hive}}}" if hive else ""
+    )
+    columns = ", ".join(f'"{name}"' for name in table.schema.names)
+    con.execute(f"CREATE VIEW {view} AS SELECT {columns} FROM read_parquet([{listed}], {options})")
