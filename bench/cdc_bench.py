@@ -1,6 +1,6 @@
 """CDC benchmark: Debezium decode throughput on one core, and live source-change-to-profile latency.
 
-`decode`: each connector's create event (PostgreSQL, MySQL, MongoDB, from ../shared/cases/debezium) with
+`decode`: each connector's create event (PostgreSQL, MySQL, MongoDB, from tests/cases/debezium) with
 the JsonConverter schema envelope and without it, decoded N times in one thread pinned to one core;
 reported against plain `json.loads` of the same bytes (the floor any JSON consumer pays) and as the full
 ingest translation (decode + table mapping -> canonical event).
@@ -45,7 +45,7 @@ from tests.e2e.cdc_support import Connector, cdc_mapping, profile_of, running_in
 from tests.e2e.test_cdc_postgres import SCHEMA
 from tests.postgres import PASSWORD, USER, PostgresServer
 
-CASES = Path(os.environ.get("C360_CASES_DIR", Path(__file__).parents[2] / "shared" / "cases" / "debezium"))
+CASES = Path(__file__).resolve().parents[1] / "tests" / "cases" / "debezium"
 FILES = {
     "postgresql": ("pg_create_with_schema.json", b'{"id": 1}', None),
     "mysql": ("mysql_create_with_schema.json", b'{"id": 1004}', None),

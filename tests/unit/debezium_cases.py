@@ -1,4 +1,5 @@
-"""Expected decodings of every file in ../shared/cases/debezium/, written down by reading each file.
+"""Expected decodings of every file in tests/cases/debezium/ (README.md there: sources and licence),
+written down by reading each file.
 
 Only the normalized source fields are spelled out; `raw` (the source block as received) is ANY here and
 checked separately. Keys: the value files are decoded with the Kafka key a real record would carry.
@@ -6,7 +7,6 @@ checked separately. Keys: the value files are decoded with the Kafka key a real 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,10 +16,7 @@ from unittest.mock import ANY
 
 from ingest.debezium import ChangeEvent, Source, Tombstone, Transaction
 
-CASES_DIR = Path(
-    os.environ.get("C360_CASES_DIR")
-    or Path(__file__).resolve().parents[2].parent / "shared" / "cases" / "debezium"
-)
+CASES_DIR = Path(__file__).resolve().parents[1] / "cases" / "debezium"
 
 MYSQL_KEY_FILE = "mysql_key_with_schema.json"
 MONGO_KEY_FILE = "mongo_key_with_schema.json"
