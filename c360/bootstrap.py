@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from kafka import KafkaConsumer, KafkaProducer
 
 from api.app import ApiServices, create_app
-from api.auth import KeyRing
+from api.auth import KeyRing, digest, key_ring
 from api.webhooks import WebhookIngest
-from c360.settings import Settings
+from c360.kafka_clients import client_config
+from c360.settings import ApiKeySettings, Settings
 from ingest.consumer import BatchOutcome, IngestLoop
 from ingest.deadletter import DeadLetterSink
 from ingest.mappings import SourceMapping, load_mapping_file
@@ -77,7 +78,7 @@ def ingest_loop(
     with open_store(settings) as store:
         consumer = KafkaConsumer(
             *ingest_topics(settings),
-            bootstrap_servers=kafka.bootstrap_servers,
+            **client_config(kafka),
             group_id=kafka.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -87,7 +88,7 @@ def ingest_loop(
             fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             max_partition_fetch_bytes=max(settings.ingest.max_message_bytes * 2, 1 << 20),
         )
-        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=5)
+        producer = KafkaProducer(**client_config(kafka), acks="all", linger_ms=5)
         dead_letters = DeadLetterSink(producer, kafka.dead_letter_topic)
         loop = IngestLoop(
             consumer,
@@ -113,12 +114,13 @@ def ingest_loop(
 def api_app(settings: Settings) -> Iterator[FastAPI]:
     """The REST API wired to the configured MongoDB, keys, offer rules and webhook ingest."""
     kafka = settings.kafka
+    keys = api_keys(settings)  # before any connection: without keys the API does not start at all
     with open_store(settings) as store, ExitStack() as stack:
 
         def dead_letter(letter: DeadLetter) -> None:
             """Sent synchronously, so that a 422 means the body is in the dead-letter topic."""
             if not sinks:  # Kafka is only needed once a webhook body is refused
-                producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+                producer = KafkaProducer(**client_config(kafka), acks="all")
                 sinks.append(DeadLetterSink(producer, kafka.dead_letter_topic))
                 stack.callback(sinks[0].close)
             sinks[0].send(letter)
@@ -132,13 +134,27 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
             dead_letter,
             settings.ingest.max_message_bytes,
         )
-        keys = KeyRing((k.name, k.key.get_secret_value(), k.role, k.pii) for k in settings.api.keys)
-        if not settings.api.keys:
-            log.warning("api.keys is empty: the API is open and every caller is admin (development only)")
         services = ApiServices(
             keys, offer_rules=load_offer_rules(settings.api.offers_file), webhooks=webhooks
         )
         yield create_app(store, services)
+
+
+def api_keys(settings: Settings) -> KeyRing:
+    """The API's callers; raises NoApiKeys when there are none outside development mode."""
+    keys = key_ring(
+        [(k.name, _key_digest(k), k.role, k.pii) for k in settings.api.keys], settings.development
+    )
+    if keys.open:
+        log.warning("development mode without api.keys: the API is open and every caller is admin")
+    return keys
+
+
+def _key_digest(key: ApiKeySettings) -> bytes:
+    if key.key_sha256 is not None:
+        return bytes.fromhex(key.key_sha256)
+    assert key.key is not None  # the settings ask for one of the two
+    return digest(key.key.get_secret_value())
 
 
 @contextmanager

@@ -21,8 +21,10 @@ from typing import Any
 from kafka import KafkaProducer
 from pydantic import BaseModel, ConfigDict, Field
 
+from c360.kafka_clients import client_config
 from c360.offset_store import STORE_CLASS, OffsetStoreUnavailable, store_classpath
 from c360.publish import ensure_topics
+from c360.settings import KafkaSettings
 
 # What c360 sets unless the config file does: schemaless JSON (what ingest decodes fastest), TRUNCATE
 # events kept (Debezium skips them by default), 20 ms polling (500 ms by default), offsets in a file that
@@ -74,9 +76,9 @@ class ConnectorFailed(RuntimeError):
 class KafkaRelay:
     """Debezium's change consumer: produce a batch, wait for every acknowledgement, then return."""
 
-    def __init__(self, producer: KafkaProducer, bootstrap: str) -> None:
+    def __init__(self, producer: KafkaProducer, kafka: KafkaSettings) -> None:
         self._producer = producer
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._topics: set[str] = set()
         self.relayed = 0
 
@@ -84,7 +86,7 @@ class KafkaRelay:
         batch = [(str(r.destination()), _utf8(r.key()), _utf8(r.value())) for r in records]
         new = {topic for topic, _, _ in batch} - self._topics
         if new:
-            ensure_topics(self._bootstrap, sorted(new))
+            ensure_topics(self._kafka, sorted(new))
             self._topics |= new
         futures = [self._producer.send(topic, key=key, value=value) for topic, key, value in batch]
         self._producer.flush()
@@ -95,7 +97,7 @@ class KafkaRelay:
 
 def run_connector(
     config: ConnectorConfig,
-    bootstrap: str,
+    kafka: KafkaSettings,
     stop: threading.Event,
     on_progress: Callable[[int], None] | None = None,
 ) -> int:
@@ -114,8 +116,8 @@ def run_connector(
             raise ConnectorFailed(str(exc)) from exc
 
     config.offsets_file.parent.mkdir(parents=True, exist_ok=True)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
-    relay = KafkaRelay(producer, bootstrap)
+    producer = KafkaProducer(**client_config(kafka), acks="all", linger_ms=0)
+    relay = KafkaRelay(producer, kafka)
     handler = type("C360Relay", (BasePythonChangeHandler,), {"handleJsonBatch": relay.handleJsonBatch})()
     # -Xrs: the JVM leaves SIGTERM and SIGINT to Python. With its own handlers it exits at once, before the
     # engine commits the offsets relayed since the last periodic flush: a restart then relays them again,

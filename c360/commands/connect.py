@@ -62,7 +62,7 @@ def connect(
         f"connector {connector.name} -> {settings.kafka.bootstrap_servers} (offsets {connector.offsets_file})"
     )
     try:
-        relayed = run_connector(connector, settings.kafka.bootstrap_servers, stop)
+        relayed = run_connector(connector, settings.kafka, stop)
     except ConnectorFailed as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
