@@ -6,7 +6,9 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 from fastapi import FastAPI
 from kafka import KafkaConsumer, KafkaProducer
@@ -15,7 +17,8 @@ from api.app import ApiServices, create_app
 from api.auth import KeyRing, digest, key_ring
 from api.webhooks import WebhookIngest
 from c360.kafka_clients import client_config
-from c360.settings import ApiKeySettings, Settings
+from c360.publish import ensure_topics
+from c360.settings import ApiKeySettings, Settings, read_secret_file
 from ingest.consumer import BatchOutcome, IngestLoop
 from ingest.deadletter import DeadLetterSink
 from ingest.mappings import SourceMapping, load_mapping_file
@@ -26,12 +29,15 @@ from lakehouse.reconcile import ReconcileReport, reconcile
 from lakehouse.segments import load_segment_file
 from lakehouse.tables import Lakehouse
 from operational.identity_rules import IdentityRules
-from operational.match_store import MatchService
+from operational.match_store import MatchService, MongoIndex
 from operational.matching.model import MatchModel
 from operational.matching.schema import PERSON_SCHEMA
 from operational.offers import load_offer_rules
 from operational.resolving_writer import ResolvingWriter
+from operational.reviews import ReviewQueue
+from operational.roles import Component
 from operational.store import Store
+from operational.users import ensure_roles, ensure_user
 from operational.workers import WorkerRegistry
 from operational.writer import ProfileWriter
 from sync.runner import LakeSync
@@ -44,10 +50,36 @@ log = logging.getLogger(__name__)
 def open_store(settings: Settings) -> Iterator[Store]:
     store = Store.open(settings.mongo.uri, settings.mongo.database)
     try:
-        store.ensure_indexes()
+        store.prepare()
         yield store
     finally:
         store.close()
+
+
+@dataclass(frozen=True)
+class SetupReport:
+    topics: list[str]
+    database: str
+    users: list[str]
+
+
+def setup(settings: Settings, partitions: int, passwords: dict[Component, Path]) -> SetupReport:
+    """What must exist before the components start, made by an administrator; idempotent.
+
+    Topics (the mapping file's and the dead-letter topic), MongoDB's collections and indexes (matching's
+    too), and, for each component given a password file, its least-privilege role and user."""
+    topics = [*ingest_topics(settings), settings.kafka.dead_letter_topic]
+    ensure_topics(settings.kafka, topics, partitions)
+    with open_store(settings) as store:
+        MongoIndex(store).ensure_indexes()
+        ReviewQueue(store).ensure_indexes()
+        if passwords:
+            ensure_roles(store.client, store.db.name)
+        users = [
+            ensure_user(store.client, store.db.name, part, read_secret_file(path, f"{part}'s password"))
+            for part, path in passwords.items()
+        ]
+    return SetupReport(topics, settings.mongo.database, users)
 
 
 def ingest_topics(settings: Settings) -> list[str]:
@@ -64,7 +96,7 @@ def profile_writer(settings: Settings, store: Store) -> ProfileWriter | Resolvin
         return writer
     model = MatchModel.from_json(PERSON_SCHEMA, json.loads(identity.match_model.read_text()))
     matcher = MatchService(store, model, identity.join_weight, identity.review_weight)
-    matcher.ensure_indexes()
+    store.prepare(matcher.ensure_indexes)
     return ResolvingWriter(writer, matcher)
 
 
