@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from fastapi.testclient import TestClient
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
-from c360.bootstrap import api_app, ingest_loop, lake_sync, reconcile_lake, setup
+from c360.bootstrap import api_app, export_day, ingest_loop, lake_sync, reconcile_lake, setup
 from c360.demo import examples
 from c360.publish import publish
 from c360.servers import LocalServers, mongo_uri, settings_for_local
@@ -28,6 +29,7 @@ from c360.world import generate_world
 from operational.roles import COMPONENTS, Component, user_name
 from operational.store import Store
 from operational.trim import trim_buckets
+from tests.cli_commands import repository_file
 from tests.e2e.support import assert_profiles_match_ground_truth, run_until
 from tests.lake.support import read
 
@@ -134,7 +136,13 @@ def test_each_component_works_as_its_own_least_privilege_user(secured: Settings,
     finally:
         sync_store.close()
 
-    # jobs: reconcile (lake against MongoDB) and trim, as c360-jobs
+    # jobs: the nightly export with compose/'s example segments file, reconcile (lake against MongoDB)
+    # and trim, as c360-jobs
+    jobs_settings = users["jobs"].model_copy(deep=True)
+    jobs_settings.lake.segments_file = repository_file("compose/segments.yaml")
+    jobs_settings.lake.exports_path = tmp_path / "exports"
+    exported = export_day(jobs_settings, world.now.date() - timedelta(days=1))
+    assert {e["segment"] for e in exported.manifest["segments"]} == {"big_spenders", "newsletter", "lapsed"}
     reconciled = reconcile_lake(users["jobs"])
     assert reconciled.clean and reconciled.profiles_checked > 0, reconciled.drift
     jobs = Store.open(users["jobs"].mongo.uri, DATABASE)
