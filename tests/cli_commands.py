@@ -60,7 +60,7 @@ def c360_lines(text: str) -> list[list[str]]:
     for line in text.replace("\\\n", " ").splitlines():
         for match in _C360.finditer(line):
             rest = _SUBSTITUTION.sub("2026-01-01", line[match.end() :])
-            rest = re.split(r"\s(?:&&|\|\|?|;|&)(?:\s|$)", rest)[0]
+            rest = re.split(r"\s(?:&&|\|\|?|;|&|[12]?>>?)(?:\s|$)", rest)[0]  # up to an operator
             calls.append(shlex.split(rest, comments=True))
     return calls
 
