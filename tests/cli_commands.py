@@ -29,6 +29,8 @@ def parse_c360(args: list[str]) -> list[str]:
     path: list[str] = []
     while hasattr(command, "get_command"):  # a group: its options, then a sub-command
         context = _context(command, path, args)
+        if context is None:
+            return path
         rest = [*context._protected_args, *context.args]
         if not rest:
             raise NotACommand(f"`c360 {' '.join(path)}` needs a command")
@@ -41,14 +43,14 @@ def parse_c360(args: list[str]) -> list[str]:
     return path
 
 
-def _context(command: Any, path: list[str], args: list[str]) -> typer.Context:
-    """The parsed command line; --help is a documented, valid call."""
+def _context(command: Any, path: list[str], args: list[str]) -> typer.Context | None:
+    """The parsed command line; None for --help, a documented, valid call that ends there."""
     try:
         return command.make_context(" ".join(["c360", *path]), list(args))
     except typer.Exit as done:
         if done.exit_code != 0:
             raise NotACommand(f"c360 {' '.join([*path, *args])}: exit {done.exit_code}") from None
-        return typer.Context(command)
+        return None
     except Exception as refused:  # the parser's usage errors (unknown option, bad value, missing one)
         raise NotACommand(f"c360 {' '.join([*path, *args])}: {refused}") from None
 
