@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -82,7 +81,3 @@ def setting_exists(variable: str) -> bool:
             return False
         model = fields[part].annotation  # a section's model, or a value's type at the end
     return True
-
-
-def repository_file(path: str) -> Path:
-    return Path(__file__).resolve().parent.parent / path

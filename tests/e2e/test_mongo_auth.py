@@ -29,9 +29,9 @@ from c360.world import generate_world
 from operational.roles import COMPONENTS, Component, user_name
 from operational.store import Store
 from operational.trim import trim_buckets
-from tests.cli_commands import repository_file
 from tests.e2e.support import assert_profiles_match_ground_truth, run_until
 from tests.lake.support import read
+from tests.repository import repository_file
 
 pytestmark = pytest.mark.e2e
 DATABASE = "c360_secured"

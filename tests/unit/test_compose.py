@@ -17,7 +17,8 @@ import yaml
 
 from c360.connect import ConnectorConfig
 from lakehouse.segments import load_segment_file
-from tests.cli_commands import c360_lines, code_blocks, parse_c360, repository_file, setting_exists
+from tests.cli_commands import c360_lines, code_blocks, parse_c360, setting_exists
+from tests.repository import repository_file
 
 COMPOSE = repository_file("compose")
 SCHEMA = repository_file("tests/schemas/compose-spec/compose-spec.json")

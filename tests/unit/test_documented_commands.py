@@ -11,7 +11,8 @@ import tomllib
 import pytest
 
 from c360.settings import Settings
-from tests.cli_commands import c360_lines, code_blocks, parse_c360, repository_file, setting_exists
+from tests.cli_commands import c360_lines, code_blocks, parse_c360, setting_exists
+from tests.repository import repository_file
 
 DOCUMENTS = [
     "README.md",
