@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 import uvicorn
@@ -76,7 +77,8 @@ def _serve(settings: Settings, world: World) -> None:
     console.print("Try:")
     for ex in examples(world):
         console.print(
-            f"  curl -s '{url}/profiles/lookup?type={ex.type}&value={ex.value}'"
+            # Encoded: a phone's "+" would otherwise reach the API as a space.
+            f"  curl -s '{url}/profiles/lookup?type={ex.type}&value={quote(ex.value, safe='@')}'"
             f"   # {ex.label}, {ex.expected_events} events",
             highlight=False,
             soft_wrap=True,
