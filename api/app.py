@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import Histogram
+from pymongo.errors import OperationFailure
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
@@ -22,7 +23,7 @@ from api.routes.page import STATIC
 from api.webhooks import WebhookIngest
 from operational.async_reads import AsyncProfileReader
 from operational.offers import OfferRules, load_offer_rules
-from operational.store import Store
+from operational.store import UNAUTHORIZED, Store
 
 REQUEST_SECONDS = Histogram(
     "c360_api_request_seconds",
@@ -78,6 +79,7 @@ def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationFailure, _refused_by_mongodb)
     app.add_middleware(ProfileReadPath)  # inside TimedRequests: the fast reads are timed too
     app.add_middleware(TimedRequests)
     return app
@@ -109,6 +111,19 @@ class TimedRequests:
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(time.perf_counter() - start)
+
+
+async def _refused_by_mongodb(request: Request, exc: Exception) -> JSONResponse:
+    """403 when MongoDB refuses this process's user (a read-only API user asked to write); any other
+    failure stays a server error."""
+    assert isinstance(exc, OperationFailure)
+    if exc.code != UNAUTHORIZED:
+        raise exc
+    detail = (
+        "this API's MongoDB user may not do this: the c360_api role only reads; write endpoints need an "
+        "API whose user also has the c360_jobs role (docs/SECURITY.md)"
+    )
+    return JSONResponse(status_code=403, content={"detail": detail})
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -209,14 +209,14 @@ def main(
 
 
 def _run(settings: Settings, prefix: str, plan: Plan, command: str) -> Result:
-    kafka, topics = settings.kafka.bootstrap_servers, settings.kafka.topics
+    topics = settings.kafka.topics
     people, events_per_person = plan.people, plan.events_per_person
     with console.status(f"generating {people:,} people x {events_per_person:g} events"):
         world = generate_world(people=people, events_per_person=events_per_person, seed=plan.seed)
     n, n_people = len(world.messages), len(world.people)
     console.print(f"world: {n_people:,} people, {n:,} messages")
-    ensure_topics(kafka, [*topics, settings.kafka.dead_letter_topic], plan.partitions)
-    publish(_Renamed(world.messages, prefix), kafka)
+    ensure_topics(settings.kafka, [*topics, settings.kafka.dead_letter_topic], plan.partitions)
+    publish(_Renamed(world.messages, prefix), settings.kafka)
     del world  # a million live objects would slow every garbage collection during the ingest
     gc.collect()
 

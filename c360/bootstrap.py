@@ -6,15 +6,19 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 from fastapi import FastAPI
 from kafka import KafkaConsumer, KafkaProducer
 
 from api.app import ApiServices, create_app
-from api.auth import KeyRing
+from api.auth import KeyRing, digest, key_ring
 from api.webhooks import WebhookIngest
-from c360.settings import Settings
+from c360.kafka_clients import client_config
+from c360.publish import ensure_topics
+from c360.settings import ApiKeySettings, Settings, read_secret_file
 from ingest.consumer import BatchOutcome, IngestLoop
 from ingest.deadletter import DeadLetterSink
 from ingest.mappings import SourceMapping, load_mapping_file
@@ -25,12 +29,15 @@ from lakehouse.reconcile import ReconcileReport, reconcile
 from lakehouse.segments import load_segment_file
 from lakehouse.tables import Lakehouse
 from operational.identity_rules import IdentityRules
-from operational.match_store import MatchService
+from operational.match_store import MatchService, MongoIndex
 from operational.matching.model import MatchModel
 from operational.matching.schema import PERSON_SCHEMA
 from operational.offers import load_offer_rules
 from operational.resolving_writer import ResolvingWriter
+from operational.reviews import ReviewQueue
+from operational.roles import Component
 from operational.store import Store
+from operational.users import ensure_roles, ensure_user
 from operational.workers import WorkerRegistry
 from operational.writer import ProfileWriter
 from sync.runner import LakeSync
@@ -43,10 +50,36 @@ log = logging.getLogger(__name__)
 def open_store(settings: Settings) -> Iterator[Store]:
     store = Store.open(settings.mongo.uri, settings.mongo.database)
     try:
-        store.ensure_indexes()
+        store.prepare()
         yield store
     finally:
         store.close()
+
+
+@dataclass(frozen=True)
+class SetupReport:
+    topics: list[str]
+    database: str
+    users: list[str]
+
+
+def setup(settings: Settings, partitions: int, passwords: dict[Component, Path]) -> SetupReport:
+    """What must exist before the components start, made by an administrator; idempotent.
+
+    Topics (the mapping file's and the dead-letter topic), MongoDB's collections and indexes (matching's
+    too), and, for each component given a password file, its least-privilege role and user."""
+    topics = [*ingest_topics(settings), settings.kafka.dead_letter_topic]
+    ensure_topics(settings.kafka, topics, partitions)
+    with open_store(settings) as store:
+        MongoIndex(store).ensure_indexes()
+        ReviewQueue(store).ensure_indexes()
+        if passwords:
+            ensure_roles(store.client, store.db.name)
+        users = [
+            ensure_user(store.client, store.db.name, part, read_secret_file(path, f"{part}'s password"))
+            for part, path in passwords.items()
+        ]
+    return SetupReport(topics, settings.mongo.database, users)
 
 
 def ingest_topics(settings: Settings) -> list[str]:
@@ -63,7 +96,7 @@ def profile_writer(settings: Settings, store: Store) -> ProfileWriter | Resolvin
         return writer
     model = MatchModel.from_json(PERSON_SCHEMA, json.loads(identity.match_model.read_text()))
     matcher = MatchService(store, model, identity.join_weight, identity.review_weight)
-    matcher.ensure_indexes()
+    store.prepare(matcher.ensure_indexes)
     return ResolvingWriter(writer, matcher)
 
 
@@ -77,7 +110,7 @@ def ingest_loop(
     with open_store(settings) as store:
         consumer = KafkaConsumer(
             *ingest_topics(settings),
-            bootstrap_servers=kafka.bootstrap_servers,
+            **client_config(kafka),
             group_id=kafka.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -87,7 +120,7 @@ def ingest_loop(
             fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             max_partition_fetch_bytes=max(settings.ingest.max_message_bytes * 2, 1 << 20),
         )
-        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=5)
+        producer = KafkaProducer(**client_config(kafka), acks="all", linger_ms=5)
         dead_letters = DeadLetterSink(producer, kafka.dead_letter_topic)
         loop = IngestLoop(
             consumer,
@@ -113,12 +146,13 @@ def ingest_loop(
 def api_app(settings: Settings) -> Iterator[FastAPI]:
     """The REST API wired to the configured MongoDB, keys, offer rules and webhook ingest."""
     kafka = settings.kafka
+    keys = api_keys(settings)  # before any connection: without keys the API does not start at all
     with open_store(settings) as store, ExitStack() as stack:
 
         def dead_letter(letter: DeadLetter) -> None:
             """Sent synchronously, so that a 422 means the body is in the dead-letter topic."""
             if not sinks:  # Kafka is only needed once a webhook body is refused
-                producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+                producer = KafkaProducer(**client_config(kafka), acks="all")
                 sinks.append(DeadLetterSink(producer, kafka.dead_letter_topic))
                 stack.callback(sinks[0].close)
             sinks[0].send(letter)
@@ -132,13 +166,27 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
             dead_letter,
             settings.ingest.max_message_bytes,
         )
-        keys = KeyRing((k.name, k.key.get_secret_value(), k.role, k.pii) for k in settings.api.keys)
-        if not settings.api.keys:
-            log.warning("api.keys is empty: the API is open and every caller is admin (development only)")
         services = ApiServices(
             keys, offer_rules=load_offer_rules(settings.api.offers_file), webhooks=webhooks
         )
         yield create_app(store, services)
+
+
+def api_keys(settings: Settings) -> KeyRing:
+    """The API's callers; raises NoApiKeys when there are none outside development mode."""
+    keys = key_ring(
+        [(k.name, _key_digest(k), k.role, k.pii) for k in settings.api.keys], settings.development
+    )
+    if keys.open:
+        log.warning("development mode without api.keys: the API is open and every caller is admin")
+    return keys
+
+
+def _key_digest(key: ApiKeySettings) -> bytes:
+    if key.key_sha256 is not None:
+        return bytes.fromhex(key.key_sha256)
+    assert key.key is not None  # the settings ask for one of the two
+    return digest(key.key.get_secret_value())
 
 
 @contextmanager

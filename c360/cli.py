@@ -14,6 +14,7 @@ from c360.commands import (
     reconcile,
     segments,
     serve,
+    setup,
     sql,
     sync,
     trim,
@@ -39,6 +40,7 @@ app.command()(erase.erase)
 app.command()(serve.serve)
 app.command()(demo.demo)
 app.command()(connect.connect)
+app.command()(setup.setup)
 
 
 if __name__ == "__main__":

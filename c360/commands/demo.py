@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 import uvicorn
@@ -38,6 +39,7 @@ def demo(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
     settings = settings_for_local(base).model_copy(deep=True)
+    settings.development = True  # the demo's API is for this machine's user: open, and it says so
     settings.mongo.database = "c360_demo"
     settings.kafka.group_id = f"c360-demo-{int(time.time())}"
     console.print(f"MongoDB {settings.mongo.uri}\nKafka   {settings.kafka.bootstrap_servers}")
@@ -66,10 +68,17 @@ def demo(
 
 def _serve(settings: Settings, world: World) -> None:
     url = f"http://{settings.api.host}:{settings.api.port}"
-    console.print(f"\nAPI: {url}   (OpenAPI: {url}/docs, readiness: {url}/ready)\nTry:")
+    console.print(f"\nAPI: {url}   (OpenAPI: {url}/docs, readiness: {url}/ready)")
+    console.print(
+        "[yellow]development mode:[/yellow] the API needs no key and every caller is admin "
+        "(`c360 serve` outside development mode refuses to start without api.keys)",
+        highlight=False,
+    )
+    console.print("Try:")
     for ex in examples(world):
         console.print(
-            f"  curl -s '{url}/profiles/lookup?type={ex.type}&value={ex.value}'"
+            # Encoded: a phone's "+" would otherwise reach the API as a space.
+            f"  curl -s '{url}/profiles/lookup?type={ex.type}&value={quote(ex.value, safe='@')}'"
             f"   # {ex.label}, {ex.expected_events} events",
             highlight=False,
             soft_wrap=True,

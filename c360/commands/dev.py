@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from c360.servers import LocalServers, ServerError, ServerStatus, settings_for_local
+from c360.servers import LocalServers, ServerError, ServerStatus, mongo_uri, settings_for_local
 from c360.settings import Settings, load_settings
+from operational.roles import COMPONENTS
 
 app = typer.Typer(
     help="Start, stop and inspect the local MongoDB 6.0 replica set and Tansu Kafka broker (no Docker).",
@@ -26,9 +27,13 @@ def up() -> None:
 
     Ports come from local.mongo_port and local.kafka_port (env C360_LOCAL__MONGO_PORT,
     C360_LOCAL__KAFKA_PORT). Kafka keeps topics in memory: they are gone after `down`.
+
+    With local.mongo_auth (C360_LOCAL__MONGO_AUTH=true) mongod runs with --auth and a keyFile, with an
+    administrator and one least-privilege user per component (roles in mongo.database); it prints each
+    one's URI. Passwords are generated into <local.home>/mongo-users.json.
     """
     settings = load_settings()
-    servers = LocalServers(settings.local)
+    servers = LocalServers(settings.local, database=settings.mongo.database)
     _print_table(servers.home, _run(servers.up))
     _print_uris(settings)
 
@@ -84,3 +89,12 @@ def _print_uris(settings: Settings) -> None:
         console.print(line, highlight=False, soft_wrap=True)
     if local != settings:
         console.print("[yellow]Your settings point elsewhere; export the lines above to use them.[/yellow]")
+    if settings.local.mongo_auth:
+        console.print(
+            "Each component as its own user (docs/SECURITY.md), once `c360 setup` has run with the "
+            "administrator's URI above:",
+            highlight=False,
+        )
+        for component in COMPONENTS:
+            uri = mongo_uri(settings.local, component)
+            console.print(f"  {component:<6} C360_MONGO__URI={uri}", highlight=False, soft_wrap=True)

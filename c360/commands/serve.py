@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 import uvicorn
 from fastapi import FastAPI
+from rich.console import Console
 
-from c360.bootstrap import api_app
+from api.auth import NoApiKeys
+from c360.bootstrap import api_app, api_keys
 from c360.reuseport import serve_workers
 from c360.settings import load_settings
 
@@ -30,7 +32,13 @@ def serve(
 
     With several workers, /metrics shows the latency histograms of whichever worker answers, and a worker
     that exits stops the server (run it under a process manager that restarts it)."""
-    api = load_settings().api
+    settings = load_settings()
+    try:
+        api_keys(settings)  # here, so that a refusal is one line, not a traceback from every worker
+    except NoApiKeys as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    api = settings.api
     config = uvicorn.Config(
         f"{__name__}:worker_app",
         factory=True,

@@ -32,6 +32,6 @@ def publish_command(
     settings = load_settings()
     with console.status("generating"):
         world = generate_world(people=people, events_per_person=events_per_person, seed=seed)
-    ensure_topics(settings.kafka.bootstrap_servers, list(TOPICS))
-    sent = publish(world.messages, settings.kafka.bootstrap_servers)
+    ensure_topics(settings.kafka, list(TOPICS))
+    sent = publish(world.messages, settings.kafka)
     console.print(f"published {sent:,} records of {people:,} people to {settings.kafka.bootstrap_servers}")

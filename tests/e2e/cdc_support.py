@@ -120,7 +120,7 @@ def write_connector_config(path: Path, name: str, properties: dict[str, Any]) ->
 @contextmanager
 def running_ingest(settings: Settings, topics: list[str]) -> Iterator[None]:
     """An ingest loop for `settings` in a background thread until the block ends."""
-    ensure_topics(settings.kafka.bootstrap_servers, [*topics, settings.kafka.dead_letter_topic])
+    ensure_topics(settings.kafka, [*topics, settings.kafka.dead_letter_topic])
     stop = threading.Event()
     failure: list[BaseException] = []
     ready = threading.Event()

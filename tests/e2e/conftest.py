@@ -38,10 +38,7 @@ def pipeline(
     configured.kafka.dead_letter_topic = f"deadletter.{suffix}"
     configured.ingest.mapping_file = mapping_file
     configured.ingest.batch_size = 500
-    ensure_topics(
-        configured.kafka.bootstrap_servers,
-        [e["topic"] for e in entries] + [configured.kafka.dead_letter_topic],
-    )
+    ensure_topics(configured.kafka, [e["topic"] for e in entries] + [configured.kafka.dead_letter_topic])
     store = Store.open(configured.mongo.uri, fresh_db)
     store.ensure_indexes()
     try:

@@ -28,7 +28,7 @@ class Pipeline:
 
     def publish(self, messages: Iterable[Message]) -> int:
         renamed = [Message(self.topic(m.topic), m.key, m.value, m.person) for m in messages]
-        return publish(renamed, self.settings.kafka.bootstrap_servers, progress=False)
+        return publish(renamed, self.settings.kafka, progress=False)
 
     def env(self) -> dict[str, str]:
         """The same settings as C360_* variables, for an ingest process of its own."""

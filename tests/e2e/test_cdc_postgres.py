@@ -21,21 +21,12 @@ from operational.store import Store
 from tests.e2e.cdc_support import live_cdc, offsets_lsn, running_ingest, until
 from tests.e2e.support import Pipeline
 from tests.postgres import PostgresServer
+from tests.repository import repository_file
 
 pytestmark = pytest.mark.e2e
 TABLES = ("product_holdings", "service_interactions", "identity_map")
 
-SCHEMA = """
-CREATE TABLE product_holdings (
-  id bigint PRIMARY KEY, customer_id text NOT NULL, product_id text NOT NULL, product_type text,
-  status text, credit_limit numeric(14,2), outstanding_balance numeric(14,2), opened_date date);
-CREATE TABLE service_interactions (
-  id bigint PRIMARY KEY, customer_id text NOT NULL, occurred_at timestamptz NOT NULL, channel text,
-  reason text);
-CREATE TABLE identity_map (
-  brand text, brand_account_id text, customer_id text NOT NULL, PRIMARY KEY (brand, brand_account_id));
-CREATE PUBLICATION c360 FOR TABLE product_holdings, service_interactions, identity_map;
-"""
+SCHEMA = repository_file("compose/sources/crm-schema.sql").read_text()  # the compose sample CRM's
 
 
 def _hold(source: psycopg.Connection, *row: Any) -> None:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
+from api.auth import NoApiKeys
 from c360.bootstrap import api_app
-from c360.settings import ApiKeySettings, Settings
+from c360.cli import app as cli
+from c360.settings import ApiKeySettings, ApiSettings, MongoSettings, Settings
 from operational.store import Store
 from operational.workers import WorkerRegistry
 
@@ -100,17 +106,56 @@ def test_openapi_is_served(client: TestClient) -> None:
     assert "/profiles/lookup" in client.get("/openapi.json").json()["paths"]
 
 
+def _with(settings: Settings, database: str, **changes: object) -> Settings:
+    configured = settings.model_copy(update=changes)
+    configured.mongo = settings.mongo.model_copy(update={"database": database})
+    return configured
+
+
 @pytest.mark.parametrize("keys", [[], [{"name": "ops", "key": "k" * 32, "role": "reader"}]])
-def test_an_open_api_says_so_at_start(
+def test_a_development_api_without_keys_says_it_is_open(
     settings: Settings, fresh_db: str, keys: list[dict[str, str]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    configured = settings.model_copy(
-        update={
-            "mongo": settings.mongo.model_copy(update={"database": fresh_db}),
-            "api": settings.api.model_copy(update={"keys": [ApiKeySettings(**k) for k in keys]}),
-        }
+    configured = _with(
+        settings, fresh_db, development=True, api=ApiSettings(keys=[ApiKeySettings(**k) for k in keys])
     )
-    with caplog.at_level(logging.WARNING, logger="c360.bootstrap"), api_app(configured):
-        pass
+    log = caplog.at_level(logging.WARNING, logger="c360.bootstrap")
+    with log, api_app(configured) as app, TestClient(app) as client:
+        status = client.get("/profiles/p00000000000000000000").status_code
     warned = any("every caller is admin" in r.getMessage() for r in caplog.records)
     assert warned is (not keys)
+    assert status == (404 if not keys else 401)  # open: not found; with keys: this caller has none
+
+
+def test_the_api_does_not_start_without_keys_outside_development(settings: Settings) -> None:
+    unreachable = settings.model_copy(update={"mongo": MongoSettings(uri="mongodb://127.0.0.1:1/")})
+    with pytest.raises(NoApiKeys, match="does not start open"), api_app(unreachable):
+        pass  # refused before any connection: the unreachable MongoDB was never tried
+
+
+def test_c360_serve_refuses_to_start_without_keys(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no c360.toml
+    for name in [n for n in os.environ if n.startswith("C360_")]:
+        monkeypatch.delenv(name)
+    # An address nobody can bind: were the refusal gone, the server would fail instead of serving forever.
+    env = {"C360_MONGO__URI": settings.mongo.uri, "C360_API__HOST": "256.0.0.1"}
+    done = CliRunner().invoke(cli, ["serve"], env=env)
+    assert done.exit_code == 1
+    assert "api.keys is empty" in done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)  # a message, no traceback
+
+
+def test_keys_given_as_digests_admit_their_holders(settings: Settings, fresh_db: str) -> None:
+    secret = "reader-key-0123456789"
+    expected = hashlib.sha256(secret.encode()).hexdigest()  # what `printf %s KEY | sha256sum` prints
+    configured = _with(
+        settings,
+        fresh_db,
+        api=ApiSettings(keys=[ApiKeySettings(name="desk", key_sha256=expected, role="reader")]),
+    )
+    with api_app(configured) as app, TestClient(app) as client:
+        missing = client.get("/profiles/p00000000000000000000", headers={"X-API-Key": secret})
+        wrong = client.get("/profiles/p00000000000000000000", headers={"X-API-Key": secret + "x"})
+    assert (missing.status_code, wrong.status_code) == (404, 401)

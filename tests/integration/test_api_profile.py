@@ -75,7 +75,7 @@ def api(settings: Settings) -> Iterator[Api]:
     for start in range(0, len(events), 500):
         writer.apply(events[start : start + 500])  # type: ignore[arg-type]
     dead_letter_topic = f"deadletter.api.{uuid.uuid4().hex[:8]}"
-    ensure_topics(settings.kafka.bootstrap_servers, [dead_letter_topic])
+    ensure_topics(settings.kafka, [dead_letter_topic])
     sink = DeadLetterSink(
         KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers), dead_letter_topic
     )
