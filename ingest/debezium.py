@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from bson.int64 import Int64
 from bson.json_util import JSONOptions
 from bson.objectid import ObjectId
 
+from ingest import bounded_json
 from ingest.errors import DecodeError
 
 Op = Literal["c", "u", "d", "r", "t"]
@@ -71,7 +71,14 @@ _SMT_PREFIX = "__"
 _ENVELOPE_KEYS = frozenset(("schema", "payload"))
 _SMT_TIMES = ("__ts_ms", "__ts_us", "__ts_ns")
 _SNAPSHOT_BOOL = {True: "true", False: "false"}
-_BSON_ERRORS = (ValueError, TypeError, KeyError, OverflowError, BSONError, RecursionError)
+# What bson's Extended JSON hook raises on a malformed wrapper: `{"$numberDecimal": "abc"}` raises
+# decimal.InvalidOperation, an ArithmeticError.
+_BSON_ERRORS = (ValueError, TypeError, KeyError, ArithmeticError, BSONError, RecursionError)
+# Positions and times are at most 20 digits (2**64 has 20): a bigger number is refused before int().
+_MAX_INT_DIGITS = 20
+_INT_BOUND = 10**_MAX_INT_DIGITS
+# An unscaled decimal of more bytes holds more digits than Decimal128 (34) could ever store.
+_MAX_DECIMAL_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +142,9 @@ class ChangeEvent:
     updated_fields: dict[str, Any] | None = None
     removed_fields: tuple[str, ...] | None = None
     flattened: bool = False
+    # A legacy MongoDB oplog update (connector 1.x, oplog capture mode): the changed fields only, as
+    # the oplog's operators ({"$set": {...}, "$unset": {...}}); `after` is null.
+    patch: dict[str, Any] | None = None
 
     @property
     def position(self) -> Position | None:
@@ -236,7 +246,14 @@ def _envelope(
         raise DecodeError("after", f"an op {op!r} event needs an after image")
     updated, removed = _update_description(payload.get("updateDescription"))
     transaction = _transaction(payload.get("transaction"))
-    return ChangeEvent(op, before, after, row_key, source, ts_ms, ts_us, ts_ns, transaction, updated, removed)
+    patch = payload.get("patch")
+    if patch is not None:
+        if not isinstance(patch, str):
+            raise DecodeError("patch", f"expected an Extended JSON string or null, got {_kind(patch)}")
+        patch = _mongo_document(patch, "patch")
+    return ChangeEvent(
+        op, before, after, row_key, source, ts_ms, ts_us, ts_ns, transaction, updated, removed, patch=patch
+    )
 
 
 _MISSING = object()
@@ -455,8 +472,8 @@ def _commit_lsn(sequence: Any, field: str) -> int | None:
     if sequence is None:
         return None
     try:
-        items = json.loads(sequence) if isinstance(sequence, str) else None
-    except ValueError:
+        items = bounded_json.loads(sequence) if isinstance(sequence, str) else None
+    except bounded_json.JsonRefused:
         items = None
     if not isinstance(items, list) or len(items) != 2:
         raise DecodeError(field, f"expected a JSON array of two LSNs, got {sequence!r:.60}")
@@ -596,18 +613,30 @@ def _decimal(schema: dict[str, Any]) -> Converter:
 
 
 def _scale(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
     if isinstance(value, str) and _INTEGER.fullmatch(value):
-        return int(value)
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= bounded_json.MAX_EXPONENT:
+        return value
     raise _Bad(f"a Decimal schema needs an integer parameters.scale, got {value!r:.40}")
 
 
-def _unscaled(text: str, scale: int) -> Decimal:
+def _unscaled(text: Any, scale: int) -> Decimal:
+    """Connect's Decimal bytes: base64 of the big-endian two's-complement unscaled integer, at `scale`."""
     raw = _base64(text)
     if not raw:
         raise _Bad("empty bytes for a Decimal")
+    if len(raw) > _MAX_DECIMAL_BYTES:
+        raise _Bad(f"a Decimal of {len(raw)} bytes exceeds the limit of {_MAX_DECIMAL_BYTES}")
     return Decimal(f"{int.from_bytes(raw, 'big', signed=True)}E{-scale}")
+
+
+def precise_decimal(text: Any, scale: int) -> Decimal:
+    """A decimal.handling.mode=precise value read without a schema, at the scale its mapping declares;
+    raises ValueError saying why when the text is not base64 of at most 32 bytes."""
+    try:
+        return _unscaled(text, _scale(scale))
+    except _Bad as exc:
+        raise ValueError(exc.message) from None
 
 
 def _variable_scale(value: Any) -> Decimal:
@@ -615,8 +644,8 @@ def _variable_scale(value: Any) -> Decimal:
     if not isinstance(value, dict):
         raise _Bad(f"expected a {{scale, value}} object for a VariableScaleDecimal, got {_kind(value)}")
     scale, digits = value.get("scale"), value.get("value")
-    if not isinstance(scale, int) or isinstance(scale, bool):
-        raise _Bad(f"expected an integer scale, got {_kind(scale)}")
+    if not isinstance(scale, int) or isinstance(scale, bool) or abs(scale) > bounded_json.MAX_EXPONENT:
+        raise _Bad(f"expected an integer scale, got {_kind(scale)} {scale!r:.20}")
     if not isinstance(digits, str):
         raise _Bad(f"expected a base64 string value, got {_kind(digits)}")
     return _unscaled(digits, scale)
@@ -731,9 +760,9 @@ def _json(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return _JSON.decode(value)
-    except (ValueError, RecursionError):
-        raise _Bad(f"not valid JSON: {value!r:.60}") from None
+        return bounded_json.loads(value)
+    except bounded_json.JsonRefused as exc:
+        raise _Bad(f"not valid JSON ({exc.message}): {value!r:.60}") from None
 
 
 def _fixed(converter: Converter) -> Callable[[dict[str, Any]], Converter]:
@@ -778,9 +807,13 @@ def _mongo_id(text: str) -> Any:
 
 def _mongo_json(text: str, field: str) -> Any:
     try:
-        return _MONGO_DECODER.decode(text)
+        return _MONGO_DECODER(text)
+    except bounded_json.JsonRefused as exc:
+        raise DecodeError(field, f"not valid MongoDB Extended JSON: {exc.message}"[:200]) from None
+    except _Bad as exc:
+        raise DecodeError(field, exc.message) from None
     except _BSON_ERRORS as exc:
-        raise DecodeError(field, f"not valid MongoDB Extended JSON: {exc}"[:200]) from None
+        raise DecodeError(field, f"not valid MongoDB Extended JSON: {exc!r}"[:200]) from None
 
 
 def _mongo_object(obj: dict[str, Any]) -> Any:
@@ -791,8 +824,28 @@ def _mongo_object(obj: dict[str, Any]) -> Any:
     """
     for name in obj:
         if name[:1] == "$":
+            if name == "$binary":
+                _check_binary(obj[name])
+            elif name == "$numberDecimal":
+                _check_decimal128(obj[name])
             return _from_bson(json_util.object_hook(obj, _MONGO_JSON))
     return obj
+
+
+def _check_decimal128(value: Any) -> None:
+    try:
+        Decimal128(value)
+    except (ArithmeticError, ValueError, TypeError):
+        raise _Bad(f"$numberDecimal: {value!r:.40} is not a number Decimal128 holds") from None
+
+
+def _check_binary(value: Any) -> None:
+    """bson decodes `$binary` base64 leniently (invalid text becomes empty or wrong bytes): refuse it."""
+    text = value.get("base64") if isinstance(value, dict) else value
+    try:
+        _base64(text)
+    except _Bad as exc:
+        raise _Bad(f"$binary: {exc.message}") from None
 
 
 def _from_bson(value: Any) -> Any:
@@ -811,7 +864,7 @@ def _from_bson(value: Any) -> Any:
     return value  # str, int, datetime, UUID, Timestamp, Regex, Code, MinKey/MaxKey: as bson gives them
 
 
-_MONGO_DECODER = json.JSONDecoder(object_hook=_mongo_object, parse_float=Decimal)
+_MONGO_DECODER = bounded_json.decoder(object_hook=_mongo_object)
 
 
 # --- small helpers -------------------------------------------------------------------------------------
@@ -821,17 +874,9 @@ def _parse(raw: bytes | None, max_bytes: int, field: str) -> Any:
     """Strict JSON; numbers with a fraction become Decimal so money is never a float."""
     if raw is None:
         return None
-    if len(raw) > max_bytes:
-        raise DecodeError(field, f"message of {len(raw)} bytes exceeds the limit of {max_bytes}")
     try:
-        return _JSON.decode(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise DecodeError(field, f"not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise DecodeError(field, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise DecodeError(field, "JSON nested too deeply") from None
-    except _Bad as exc:
+        return bounded_json.loads(bounded_json.text_of(raw, max_bytes))
+    except bounded_json.JsonRefused as exc:
         raise DecodeError(field, exc.message) from None
 
 
@@ -849,13 +894,22 @@ def _unwrap(doc: Any, prefix: str) -> tuple[dict[str, Any] | None, Any, bool]:
 
 def _int(value: Any, field: str) -> int | None:
     """ts_* and positions: JSON integers, or numeric strings as some documentation examples show."""
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and -_INT_BOUND < value < _INT_BOUND:
         return value
     if isinstance(value, str) and _INTEGER.fullmatch(value):
         return int(value)
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+    if (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value.adjusted() < _MAX_INT_DIGITS
+        and value == value.to_integral_value()
+    ):
         return int(value)
-    raise DecodeError(field, f"expected an integer or a numeric string, got {_kind(value)} {value!r:.40}")
+    raise DecodeError(
+        field, f"expected an integer of at most {_MAX_INT_DIGITS} digits, got {_kind(value)} {value!r:.40}"
+    )
 
 
 def _str(value: Any, field: str) -> str | None:
@@ -885,9 +939,3 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _refuse_constant(name: str) -> None:
-    raise _Bad(f"{name} is not valid JSON")
-
-
-# One decoder for all: json.loads(...) with arguments builds a new JSONDecoder on every call.
-_JSON = json.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant)
