@@ -16,12 +16,17 @@ from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
+from api.body_limit import BodyLimit
 from api.read_path import ProfileReadPath
 from api.routes import erasure, health, identity, ingest, metrics, page, profiles
 from api.routes.page import STATIC
 from api.webhooks import WebhookIngest
 from operational.async_reads import AsyncProfileReader
+from operational.erasure import Eraser
+from operational.identity_ops import IdentityEditor
+from operational.identity_rules import IdentityRules
 from operational.offers import OfferRules, load_offer_rules
+from operational.reviews import ReviewQueue
 from operational.store import Store
 
 REQUEST_SECONDS = Histogram(
@@ -32,14 +37,22 @@ REQUEST_SECONDS = Histogram(
 )
 
 
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+
+
 @dataclass
 class ApiServices:
-    """What the API needs besides the store; the defaults are a development setup (open, no ingest)."""
+    """What the API needs besides the store; the defaults are a development setup (open, no ingest, the
+    shipped identity rules). The composition root (c360/bootstrap.py) builds the identity editor and the
+    eraser with the configured rules; without them, `create_app` builds them with the shipped ones."""
 
     keys: KeyRing = field(default_factory=lambda: KeyRing(()))
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     offer_rules: OfferRules = field(default_factory=load_offer_rules)
     webhooks: WebhookIngest | None = None
+    identity_editor: IdentityEditor | None = None
+    eraser: Eraser | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 
 def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
@@ -52,6 +65,7 @@ def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.openapi()  # built now, not by the first /openapi.json request on the event loop
         app.state.profile_reads = AsyncProfileReader.open(uri, store.db.name)
         try:
             yield
@@ -69,6 +83,10 @@ def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
     app.state.clock = services.clock
     app.state.offer_rules = services.offer_rules
     app.state.webhooks = services.webhooks
+    rules = IdentityRules.from_settings()
+    app.state.identity_editor = services.identity_editor or IdentityEditor(store, rules)
+    app.state.eraser = services.eraser or Eraser(store, rules)
+    app.state.reviews = ReviewQueue(store)
     app.include_router(health.router)
     app.include_router(profiles.router)
     app.include_router(ingest.router)
@@ -79,6 +97,7 @@ def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(ProfileReadPath)  # inside TimedRequests: the fast reads are timed too
+    app.add_middleware(BodyLimit, max_bytes=services.max_body_bytes)
     app.add_middleware(TimedRequests)
     return app
 
@@ -112,7 +131,7 @@ class TimedRequests:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """422 with one readable message per problem, and no echo of the raw input."""
+    """422 in the declared HTTPValidationError shape (loc, msg, type), without echoing the raw input."""
     assert isinstance(exc, RequestValidationError)
-    problems = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+    problems = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     return JSONResponse(status_code=422, content={"detail": problems})

@@ -43,8 +43,9 @@ def change_to_canonical(
         if decoded.patch is not None:
             raise MappingError(
                 "patch",
-                "a legacy MongoDB oplog update (patch) holds only the changed fields, and c360 keeps whole "
-                "rows: capture with change streams and full documents (capture.mode=change_streams_update_full)",
+                "a legacy MongoDB oplog update (patch) holds only the changed fields, and c360 keeps "
+                "whole rows: capture with change streams and full documents "
+                "(capture.mode=change_streams_update_full)",
             )
         raise MappingError("after", "an update without the row's full state cannot replace the row")
     row_key = None if op == "truncate" else row_key_of(mapping, image, decoded.key)
@@ -117,11 +118,8 @@ def columns_of(specs: dict[str, ColumnSpec], row: dict[str, Any]) -> dict[str, A
 
 def _occurred_at(decoded: ChangeEvent, timestamp_ms: int) -> datetime:
     """When the source committed the change; the Kafka timestamp when the event does not say."""
-    field, millis = next(
-        (name, ms)
-        for name, ms in (("source.ts_ms", decoded.source.ts_ms), ("ts_ms", decoded.ts_ms), ("$", timestamp_ms))
-        if ms or name == "$"
-    )
+    candidates = (("source.ts_ms", decoded.source.ts_ms), ("ts_ms", decoded.ts_ms))
+    field, millis = next(((name, ms) for name, ms in candidates if ms), ("$", timestamp_ms))
     try:
         return datetime.fromtimestamp(millis / 1000, UTC)
     except (ValueError, OverflowError, OSError):
@@ -141,7 +139,8 @@ def _money(spec: ColumnSpec, row: dict[str, Any], value: Any) -> Decimal:
         try:
             return precise_decimal(value, spec.scale)
         except ValueError as exc:
-            raise MappingError(spec.field or "const", f"a precise decimal at scale {spec.scale}: {exc}") from None
+            message = f"a precise decimal at scale {spec.scale}: {exc}"
+            raise MappingError(spec.field or "const", message) from None
     return money_of(spec, row)
 
 

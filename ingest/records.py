@@ -45,6 +45,14 @@ class Skipped:
     record: SourceRecord
 
 
+MAX_ERROR_CHARS = 500
+
+
+def internal_letter(record: SourceRecord, exc: Exception) -> DeadLetter:
+    """The last resort: an unexpected exception on one record makes it a dead letter naming the type."""
+    return DeadLetter(record, "internal", "$", f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS])
+
+
 def decode_json(raw: bytes | None, max_bytes: int) -> Any:
     """Strict, bounded JSON (ingest/bounded_json.py); numbers with a fraction become Decimal."""
     if raw is None:
