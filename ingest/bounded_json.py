@@ -1,12 +1,14 @@
 """Untrusted JSON text to Python values, every cost bounded before it is paid.
 
 Every record and webhook body is read by this parser, so one hostile record can neither stop nor stall
-ingest: numbers are refused before they are built when their text is too long or their exponent is beyond
-Decimal128's (`1e1000000` is 10 bytes, but turning it into an int costs over a minute of CPU); nesting is
-refused beyond `MAX_DEPTH` (recursive code further on stays far from Python's recursion limit); lone
-UTF-16 surrogates (`"\\ud800"`), which are not Unicode text and which MongoDB cannot store, are refused.
-Fractional numbers become `Decimal` (money is never a float); `NaN` and `Infinity` are not JSON.
-The size limit is the caller's (`ingest.max_message_bytes`), checked before decoding.
+ingest. Before parsing: the size (the caller's `ingest.max_message_bytes`) and the number of values
+(`MAX_VALUES`, counted as the bytes `,` `:` `[` `{`, an upper bound found at memchr speed): parsing costs
+per value, and a 1 MB record of 250,000 tiny numbers takes a tenth of a second. While parsing: numbers
+whose text is too long or whose exponent is beyond Decimal128's (`1e1000000` is 9 bytes, but turning it
+into an int costs over a minute of CPU). After: nesting beyond `MAX_DEPTH` (recursive code further on
+stays far from Python's recursion limit), and lone UTF-16 surrogates (`"\\ud800"`), which are not
+Unicode text and which MongoDB cannot store. Fractional numbers become `Decimal` (money is never a
+float); `NaN` and `Infinity` are not JSON.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from decimal import Decimal
 from typing import Any
 
 MAX_DEPTH = 64
+# Measured on these machines (docs/BENCHMARKS.md, "Hostile input"): 10,000 values of the costliest kinds
+# (objects, decimals, Extended JSON wrappers) parse and map in about 10-20 ms.
+MAX_VALUES = 10_000
 # A number token longer than this is refused unread: 2**64 has 20 digits, Decimal128 holds 34.
 MAX_NUMBER_CHARS = 64
 # Decimal128's adjusted-exponent range; beyond it a number cannot be stored anyway.
@@ -75,31 +80,49 @@ def decoder(object_hook: Callable[[dict[str, Any]], Any] | None = None) -> Calla
 
 def _check(value: Any, text: str) -> None:
     """Depth and lone surrogates, walked only when the text could hold either (most records cannot)."""
-    surrogates = _SURROGATE_ESCAPE.search(text) is not None
-    if not surrogates and text.count("[") + text.count("{") <= MAX_DEPTH:
-        return
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        _check_depth(value)
+    if _SURROGATE_ESCAPE.search(text) is not None:
+        _check_surrogates(value)
+
+
+def _check_depth(value: Any) -> None:
+    """Containers only: scalars are not pushed, so the walk costs a fraction of the parse."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            if depth >= MAX_DEPTH:
-                raise JsonRefused(f"JSON nested more than {MAX_DEPTH} levels deep")
-            for key, inner in item.items():
-                if surrogates and isinstance(key, str) and _LONE_SURROGATE.search(key):
-                    raise JsonRefused(f"a name holds a lone surrogate (not Unicode text): {key[:40]!r}")
+        if depth >= MAX_DEPTH:
+            raise JsonRefused(f"JSON nested more than {MAX_DEPTH} levels deep")
+        for inner in item.values() if type(item) is dict else item:
+            if type(inner) is dict or type(inner) is list:
                 stack.append((inner, depth + 1))
+
+
+def _check_surrogates(value: Any) -> None:
+    """`\\ud83d\\ude00` is one character once decoded; a surrogate left in a string stood alone."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if isinstance(key, str) and _LONE_SURROGATE.search(key):
+                    raise JsonRefused(f"a name holds a lone surrogate (not Unicode text): {key[:40]!r}")
+                stack.append(inner)
         elif isinstance(item, list):
-            if depth >= MAX_DEPTH:
-                raise JsonRefused(f"JSON nested more than {MAX_DEPTH} levels deep")
-            stack.extend((inner, depth + 1) for inner in item)
-        elif surrogates and isinstance(item, str) and _LONE_SURROGATE.search(item):
+            stack.extend(item)
+        elif isinstance(item, str) and _LONE_SURROGATE.search(item):
             raise JsonRefused(f"a string holds a lone surrogate (not Unicode text): {item[:40]!r}")
 
 
 def text_of(raw: bytes, max_bytes: int) -> str:
-    """The bytes as text, refused beyond `max_bytes` (before decoding) or when not UTF-8."""
+    """The bytes as text, refused beyond `max_bytes` or `MAX_VALUES` (before decoding) or when not UTF-8.
+    JSON held in strings (Debezium's MongoDB documents) is counted here too: its `,` and `:` are bytes of
+    the record."""
     if len(raw) > max_bytes:
         raise JsonRefused(f"message of {len(raw)} bytes exceeds the limit of {max_bytes}")
+    values = raw.count(b",") + raw.count(b":") + raw.count(b"[") + raw.count(b"{")
+    if values > MAX_VALUES:
+        raise JsonRefused(f"a message of up to {values} values exceeds the limit of {MAX_VALUES}")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

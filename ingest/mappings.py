@@ -221,7 +221,8 @@ def money_of(spec: ValueSpec, payload: dict[str, Any]) -> Decimal:
     try:
         amount = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation:
-        hint = "; base64 of a precise decimal needs the column's `scale`" if _BASE64.fullmatch(value) else ""
+        base64 = len(value) <= 64 and _BASE64.fullmatch(value)
+        hint = "; base64 of a precise decimal needs the column's `scale`" if base64 else ""
         raise MappingError(spec.field or "const", f"{value!r:.40} is not a decimal amount{hint}") from None
     if not amount.is_finite():
         raise MappingError(spec.field or "const", f"{value!r:.60} is not a finite amount")

@@ -14,11 +14,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from bson.decimal128 import Decimal128
+from bson.decimal128 import create_decimal128_context
 
 MAX_DEPTH = 32
 _INT64 = range(-(2**63), 2**63)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# bson's own: a Decimal it would refuse to encode raises here too, at a fiftieth of Decimal128()'s cost.
+_DECIMAL128 = create_decimal128_context()
 
 
 class NotStorable(ValueError):
@@ -32,20 +34,26 @@ class NotStorable(ValueError):
 
 def check_storable(value: Any) -> None:
     """Raise NotStorable at the first part of `value` MongoDB could not store exactly or would misread."""
-    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
+    # (value, its container's path, its key there): a path is only built for containers and errors.
+    stack: list[tuple[Any, tuple[str, ...], str | None]] = [(value, (), None)]
     while stack:
-        item, path = stack.pop()
-        if isinstance(item, dict):
+        item, parent, key = stack.pop()
+        if type(item) is dict or type(item) is list or type(item) is tuple:
+            path = parent if key is None else (*parent, key)
             _depth(path)
-            for key, inner in item.items():
-                stack.append((inner, (*path, _name(key, path))))
-        elif isinstance(item, list | tuple):
-            _depth(path)
-            stack.extend((inner, (*path, str(n))) for n, inner in enumerate(item))
+            if type(item) is dict:
+                stack.extend((inner, path, _name(name, path)) for name, inner in item.items())
+            else:
+                stack.extend((inner, path, str(n)) for n, inner in enumerate(item))
         else:
             problem = _scalar_problem(item)
             if problem is not None:
-                raise NotStorable(".".join(path), problem)
+                raise NotStorable(".".join(parent if key is None else (*parent, key)), problem)
+
+
+def exact_decimal128(value: Decimal | str) -> Decimal:
+    """The number as Decimal128 holds it; ArithmeticError when it cannot hold it exactly (or at all)."""
+    return _DECIMAL128.create_decimal(value)
 
 
 def _depth(path: tuple[str, ...]) -> None:
@@ -75,8 +83,8 @@ def _scalar_problem(item: Any) -> str | None:
         return None if item in _INT64 else "an integer beyond 64 bits"
     if isinstance(item, Decimal):
         try:
-            Decimal128(item)
-        except (ArithmeticError, ValueError):
+            exact_decimal128(item)
+        except ArithmeticError:
             return f"{str(item)[:40]} does not fit a Decimal128 exactly (34 digits)"
         return None
     if isinstance(item, datetime):
