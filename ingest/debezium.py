@@ -517,10 +517,11 @@ def _compile(schema: Any) -> Converter | None:
     """The converter for one Connect schema, or None when JSON's own value is already the right one."""
     if not isinstance(schema, dict):
         raise _Bad(f"a schema must be an object, got {_kind(schema)}")
-    name = schema.get("name")
+    name, kind = schema.get("name"), schema.get("type")
+    if not isinstance(kind, str) or not isinstance(name, str | None):
+        raise _Bad(f"a schema's type and name must be strings, got {_kind(kind)} and {_kind(name)}")
     if name in _LOGICAL:
         return _LOGICAL[name](schema)
-    kind = schema.get("type")
     if kind == "struct":
         return _struct(schema)
     if kind == "array":
