@@ -9,18 +9,25 @@ record an `invalid_event` dead letter naming the field, instead of an error in t
 
 from __future__ import annotations
 
+import decimal
 import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from bson.decimal128 import create_decimal128_context
-
 MAX_DEPTH = 32
 _INT64 = range(-(2**63), 2**63)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-# bson's own: a Decimal it would refuse to encode raises here too, at a fiftieth of Decimal128()'s cost.
-_DECIMAL128 = create_decimal128_context()
+# bson's Decimal128 context, traps included (bson.decimal128._CTX_OPTIONS): a number Decimal128() would
+# refuse raises here too, at a fiftieth of its cost.
+_DECIMAL128 = decimal.Context(
+    prec=34,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emin=-6143,
+    Emax=6144,
+    clamp=1,
+    traps=[decimal.InvalidOperation, decimal.Overflow, decimal.Inexact],
+)
 
 
 class NotStorable(ValueError):
