@@ -273,45 +273,64 @@ def _nest(depth: int, as_list: bool) -> Callable[[Any, Any], Any]:
     return _set(_Raw(opening * depth + "1" + closing * depth))
 
 
+# Strategies built once: hypothesis validates and labels every strategy object, and one made per draw
+# cost most of an example's time.
+_INDEX = st.integers(0, 2**31)
+_COUNT = st.integers(1, 3)
+_MUTATION = st.sampled_from(MUTATIONS)
+_ODD = st.sampled_from(ODD_VALUES)
+_ODD_SCALAR = st.sampled_from(ODD_VALUES[:8])
+_RAW = st.sampled_from([_Raw(token) for token in RAW_TOKENS])
+_DEPTH = st.sampled_from([3, 33, 65, 200, 2000])
+_KEY = st.sampled_from(KEYS)
+_TEXT = st.text(max_size=30)
+_DAMAGE = st.sampled_from(["none"] * 7 + ["cut", "flip", "null"])
+_BYTE = st.integers(0, 255)
+
+
+def _pick(draw: st.DrawFn, items: list[Any] | tuple[Any, ...]) -> Any:
+    return items[draw(_INDEX) % len(items)]
+
+
 @st.composite
 def mutated(draw: st.DrawFn) -> SourceRecord:
     """A seed with one to three structure-aware mutations, then maybe byte damage."""
-    topic, key, raw = draw(st.sampled_from(seeds()))
+    topic, key, raw = _pick(draw, seeds())
     value: Any = json.loads(raw) if raw is not None else None
-    for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(_paths(value)))
-        kind = draw(st.sampled_from(MUTATIONS))
+    for _ in range(draw(_COUNT)):
+        path = _pick(draw, _paths(value))
+        kind = draw(_MUTATION)
         if kind == "drop":
             change = _drop
         elif kind == "odd":
-            change = _set(draw(st.sampled_from(ODD_VALUES)))
+            change = _set(draw(_ODD))
         elif kind == "raw":
-            change = _set(_Raw(draw(st.sampled_from(RAW_TOKENS))))
+            change = _set(draw(_RAW))
         elif kind == "nest":
-            change = _nest(draw(st.sampled_from([3, 33, 65, 200, 2000])), draw(st.booleans()))
+            change = _nest(draw(_DEPTH), draw(st.booleans()))
         elif kind == "key":
-            change = _add_key(draw(st.sampled_from(KEYS)), draw(st.sampled_from(ODD_VALUES[:8])))
+            change = _add_key(draw(_KEY), draw(_ODD_SCALAR))
         else:
-            change = _set(draw(st.text(max_size=30)))
+            change = _set(draw(_TEXT))
         try:
             value = _replace(value, path, change)
         except (KeyError, IndexError, TypeError, ValueError, RecursionError):
             continue  # the path no longer exists after an earlier mutation
     text = _dumps(value, ascii_only=draw(st.booleans()))
-    data = text.encode("utf-8", "surrogatepass")
-    damage = draw(st.sampled_from(["none"] * 7 + ["cut", "flip", "null"]))
+    data: bytes | None = text.encode("utf-8", "surrogatepass")
+    damage = draw(_DAMAGE)
     if damage == "cut" and data:
-        data = data[: draw(st.integers(0, len(data) - 1))]
+        data = data[: draw(_INDEX) % len(data)]
     elif damage == "flip" and data:
-        at = draw(st.integers(0, len(data) - 1))
-        data = data[:at] + bytes([draw(st.integers(0, 255))]) + data[at + 1 :]
+        at = draw(_INDEX) % len(data)
+        data = data[:at] + bytes([draw(_BYTE)]) + data[at + 1 :]
     elif damage == "null":
-        data = None  # type: ignore[assignment]
-    odd_keys = [None, b"", b"{", b'{"id": "\\"x\\""}', b'{"id": 1e999999}']
-    record_key = draw(st.sampled_from([key] * len(odd_keys) + odd_keys))
-    return SourceRecord(topic, 0, draw(st.integers(0, 2**40)), record_key, data, draw(timestamps))
+        data = None
+    record_key = _pick(draw, [key] * len(_ODD_KEYS) + _ODD_KEYS)
+    return SourceRecord(topic, 0, draw(_INDEX), record_key, data, draw(timestamps))
 
 
+_ODD_KEYS: list[bytes | None] = [None, b"", b"{", b'{"id": "\\"x\\""}', b'{"id": 1e999999}']
 timestamps = st.sampled_from([1_767_225_600_000, 0, -1, 2**63 - 1, -(2**63)])
 
 arbitrary = st.builds(

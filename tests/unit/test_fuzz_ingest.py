@@ -37,7 +37,12 @@ FAST = settings(
 
 def check_outcome(record: SourceRecord) -> CanonicalEvent | DeadLetter | Skipped:
     """translate() must not raise, and what it returns must go on without raising either."""
-    result = translate(record, MAPPINGS, MAX_BYTES)
+    return check_result(translate(record, MAPPINGS, MAX_BYTES))
+
+
+def check_result(result: object) -> CanonicalEvent | DeadLetter | Skipped:
+    """A dead letter names a known reason and a field, and its headers can be sent; an event is one the
+    writer can plan and BSON can encode."""
     if isinstance(result, DeadLetter):
         assert result.reason in REASONS, result
         assert result.field and result.message, result
