@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -53,6 +54,9 @@ class ApiServices:
     identity_editor: IdentityEditor | None = None
     eraser: Eraser | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Webhook bodies mapped and written at once, each on a pool thread: every such thread competes with
+    # the event loop for the GIL, so a burst of large bodies must not get one thread each.
+    ingest_threads: int = 2
 
 
 def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
@@ -66,6 +70,7 @@ def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.openapi()  # built now, not by the first /openapi.json request on the event loop
+        app.state.ingest_limiter = anyio.CapacityLimiter(services.ingest_threads)
         app.state.profile_reads = AsyncProfileReader.open(uri, store.db.name)
         try:
             yield

@@ -10,6 +10,8 @@ the mapping would not read it: a caller on the network sending operators is prob
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +25,9 @@ from ingest.events import CanonicalEvent
 from ingest.mappings import SourceMapping
 from ingest.records import MAX_ERROR_CHARS, DeadLetter, Skipped, SourceRecord, internal_letter, translate
 from operational.writer import TRANSIENT, ApplyResult
+
+# Each attempt is the writer's own few transaction attempts; ~2 s of backoff in all.
+WRITE_ATTEMPTS = 8
 
 
 class StoreUnavailable(RuntimeError):
@@ -65,16 +70,23 @@ class WebhookIngest:
         return result
 
     def _apply(self, record: SourceRecord, event: CanonicalEvent) -> ApplyResult | DeadLetter:
-        try:
-            return self.writer.apply([event])
-        except (ConnectionFailure, InvalidOperation) as exc:
-            raise StoreUnavailable(f"MongoDB is not available ({type(exc).__name__})") from None
-        except PyMongoError as exc:
-            if exc.has_error_label(TRANSIENT):
-                raise StoreUnavailable(f"MongoDB aborted the write ({type(exc).__name__})") from None
-            return DeadLetter(record, "store", "$", f"MongoDB refused the event: {exc}"[:MAX_ERROR_CHARS])
-        except Exception as exc:
-            return internal_letter(record, exc)
+        """Transactions that keep conflicting (many bodies about one customer at once) are tried again
+        for a few seconds, then answered 503 so the caller retries; nothing was applied."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return self.writer.apply([event])
+            except (ConnectionFailure, InvalidOperation) as exc:
+                raise StoreUnavailable(f"MongoDB is not available ({type(exc).__name__})") from None
+            except PyMongoError as exc:
+                if not exc.has_error_label(TRANSIENT):
+                    message = f"MongoDB refused the event: {exc}"[:MAX_ERROR_CHARS]
+                    return DeadLetter(record, "store", "$", message)
+                if attempt == WRITE_ATTEMPTS:
+                    raise StoreUnavailable(f"MongoDB aborted the write ({type(exc).__name__})") from None
+                time.sleep(random.uniform(0, 0.05 * attempt))
+            except Exception as exc:
+                return internal_letter(record, exc)
+        raise AssertionError("unreachable")
 
 
 def operator_key(body: bytes, max_bytes: int) -> str | None:

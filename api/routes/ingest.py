@@ -1,16 +1,17 @@
 """Event ingest for webhook sources: POST the source's own JSON to /ingest/webhooks/{topic}.
 
 The body arrives bounded (api/body_limit.py: 413 past api.max_body_bytes); mapping it, the MongoDB
-transaction and the dead letter's acknowledgement run in the thread pool, never on the event loop.
+transaction and the dead letter's acknowledgement run on pool threads, never on the event loop, and on
+at most `ApiServices.ingest_threads` of them at once (each competes with the loop for the GIL).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, HTTPException, Path, Request
 from kafka.errors import KafkaError
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import WebhooksDep, WriterRole
 from api.errors import responses, unprocessable
@@ -47,7 +48,8 @@ async def webhook(
         raise HTTPException(404, f"no source mapping for topic {topic!r}")
     body = await request.body()
     try:
-        outcome = await run_in_threadpool(webhooks.ingest, topic, body)
+        limiter = request.app.state.ingest_limiter
+        outcome = await anyio.to_thread.run_sync(webhooks.ingest, topic, body, limiter=limiter)
     except (StoreUnavailable, KafkaError) as exc:
         raise HTTPException(503, f"not applied, retry: {exc}"[:300]) from None
     if isinstance(outcome, DeadLetter):
