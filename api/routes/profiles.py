@@ -17,7 +17,7 @@ from pydantic_core import to_json
 
 from api.auth import Principal
 from api.deps import ProfileRead, ProfileReadDep, ReaderDep, ReaderRole, StoreDep
-from api.errors import responses, unprocessable
+from api.errors import responses
 from api.masking import PERSONAL_IDENTIFIERS, PERSONAL_TRAITS, mask_identifier, mask_text
 from api.profile_body import masked, profile_body
 from api.schemas import EventOut, IdentifierOut, ProfileHit, ProfileOut, TimelinePage
@@ -61,8 +61,10 @@ async def lookup(
     try:
         doc = await read.reader.lookup(type, value)
     except ValidationError as exc:
+        # Nobody can hold what is not a valid identifier of its type: not found, saying why.
         message = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        raise unprocessable(["query", "value"], f"invalid {type.value}: {message}", "value_error") from None
+        detail = f"no profile holds {type.value} {value.strip()[:100]!r}: invalid {type.value}: {message}"
+        raise HTTPException(404, detail) from None
     if doc is None:
         raise HTTPException(404, f"no profile holds {type.value} {value.strip()!r}")
     return _profile_response(doc, doc["_id"], read, if_none_match)
@@ -73,6 +75,7 @@ async def lookup(
     response_model=ProfileOut,
     summary="Get a profile by id",
     responses=responses(304, 404),
+    operation_id="get_profile",
 )
 async def get_profile(
     read: ProfileReadDep, profile_id: ProfileId, if_none_match: IfNoneMatch = None
@@ -101,7 +104,7 @@ def recent_events(
     "/{profile_id}/timeline",
     response_model=TimelinePage,
     summary="Every event, newest first, paged",
-    responses=responses(404),
+    responses=responses(404, e404="No such profile, or no page at this cursor"),
 )
 def timeline(
     reader: ReaderDep,
@@ -178,9 +181,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         at, _, event_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
         return datetime.fromisoformat(at), event_id
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise unprocessable(
-            ["query", "cursor"], "cursor is not one this API returned", "value_error"
-        ) from None
+        raise HTTPException(404, "no page at this cursor: it is not one this API returned") from None
 
 
 def _live(reader: ProfileReader, profile_id: str) -> dict[str, Any]:
