@@ -56,7 +56,7 @@ class ApiServices:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Webhook bodies mapped and written at once, each on a pool thread: every such thread competes with
     # the event loop for the GIL, so a burst of large bodies must not get one thread each.
-    ingest_threads: int = 2
+    ingest_threads: int = 1
 
 
 def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:

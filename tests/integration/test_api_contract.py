@@ -5,14 +5,11 @@ declared OpenAPI links. Zero 5xx, zero schema violations: any failure fails the 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,8 +28,8 @@ from operational.reviews import ReviewQueue
 from operational.store import Store
 from operational.workers import WorkerRegistry
 from operational.writer import ProfileWriter
-from tests.conftest import _free_ports
 from tests.fuzz_inputs import MAPPINGS
+from tests.served import serve_env, served
 
 pytestmark = pytest.mark.integration
 ADMIN = {"X-API-Key": "contract-admin-key-0001"}
@@ -58,42 +55,21 @@ def base_url(settings: Settings, store: Store) -> Iterator[str]:
     dead_letters = f"deadletter.contract.{os.getpid()}"
     ensure_topics(settings.kafka.bootstrap_servers, [dead_letters])
     keys = [{"name": "steward", "key": ADMIN["X-API-Key"], "role": "admin", "pii": True}]
-    env = {
-        **os.environ,
-        "C360_MONGO__URI": settings.mongo.uri,
-        "C360_MONGO__DATABASE": database,
-        "C360_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "C360_KAFKA__DEAD_LETTER_TOPIC": dead_letters,
-        "C360_API__KEYS": json.dumps(keys),
-    }
-    port = _free_ports(1)[0]
-    server = subprocess.Popen([sys.executable, "-m", "c360.cli", "serve", "--port", str(port)], env=env)
-    url = f"http://127.0.0.1:{port}"
+    env = serve_env(settings, database, dead_letters, keys)
     stop = threading.Event()
     beating = threading.Thread(target=_beat, args=(WorkerRegistry(store), stop), daemon=True)
     beating.start()
     try:
-        deadline = time.monotonic() + 60
-        while not _answers(url):
-            assert server.poll() is None and time.monotonic() < deadline, "c360 serve did not start"
-            time.sleep(0.2)
-        yield url
+        with served(env) as port:
+            yield f"http://127.0.0.1:{port}"
     finally:
         stop.set()
-        server.terminate()
-        server.wait(30)
 
 
 def _beat(workers: WorkerRegistry, stop: threading.Event) -> None:
     while not stop.is_set():
         workers.beat("contract-worker", {"group": "contract", "assignment": [], "lag": 0})
         stop.wait(2)
-
-
-def _answers(url: str) -> bool:
-    with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=1) as response:
-        return response.status == 200
-    return False
 
 
 def _seed(store: Store) -> None:

@@ -21,7 +21,7 @@ import pytest
 from c360.publish import ensure_topics
 from c360.settings import Settings
 from c360.world import TOPIC_TICKETS
-from tests.conftest import _free_ports
+from tests.served import serve_env, served
 
 pytestmark = pytest.mark.integration
 KEY = "serve-bounds-writer-key-01"
@@ -34,26 +34,9 @@ URL = f"/ingest/webhooks/{TOPIC_TICKETS}"
 def port(settings: Settings, fresh_db: str, unique_name: object) -> Iterator[int]:
     dead_letters = unique_name("deadletter")  # type: ignore[operator]
     ensure_topics(settings.kafka.bootstrap_servers, [dead_letters])
-    env = {
-        **os.environ,
-        "C360_MONGO__URI": settings.mongo.uri,
-        "C360_MONGO__DATABASE": fresh_db,
-        "C360_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "C360_KAFKA__DEAD_LETTER_TOPIC": dead_letters,
-        "C360_API__KEYS": json.dumps([{"name": "hook", "key": KEY, "role": "writer"}]),
-    }
-    port = _free_ports(1)[0]
-    command = [sys.executable, "-m", "c360.cli", "serve", "--port", str(port)]
-    server = subprocess.Popen(command, env=env, preexec_fn=_ahead_of_neighbours)
-    try:
-        deadline = time.monotonic() + 60
-        while not _answers(port):
-            assert server.poll() is None and time.monotonic() < deadline, "c360 serve did not start"
-            time.sleep(0.2)
+    env = serve_env(settings, fresh_db, dead_letters, [{"name": "hook", "key": KEY, "role": "writer"}])
+    with served(env, preexec=_ahead_of_neighbours) as port:
         yield port
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def _ahead_of_neighbours() -> None:
@@ -62,15 +45,6 @@ def _ahead_of_neighbours() -> None:
     Without the right to raise a priority (not root), they run as they are."""
     with contextlib.suppress(PermissionError):
         os.nice(-10)
-
-
-def _answers(port: int) -> bool:
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-        connection.request("GET", "/health")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
 
 
 PROBE = """
