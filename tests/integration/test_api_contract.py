@@ -148,7 +148,8 @@ def test_stateful_merges_splits_and_reviews_keep_the_contract(base_url: str, sto
     run = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     # The links were followed: profiles merged (from the review queue's links, by hand or accepted).
-    # (Splits, the third step of review -> accept -> split, are seldom reached in this budget; tests/integration/
+    # (Splits, the third step of review -> accept -> split, are seldom reached in this budget;
+    # tests/integration/
     # test_identity_reads.py splits, merges and re-splits through the API and reads everything back.)
     changes = {d["kind"] for d in store.identity_events.find({"evidence.actor": "steward"})}
     decided = store.db["review_items"].count_documents({"decided_by": "steward"})
