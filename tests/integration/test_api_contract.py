@@ -149,8 +149,7 @@ def test_stateful_merges_splits_and_reviews_keep_the_contract(base_url: str, sto
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     # The links were followed: profiles merged (from the review queue's links, by hand or accepted).
     # (Splits, the third step of review -> accept -> split, are seldom reached in this budget;
-    # tests/integration/
-    # test_identity_reads.py splits, merges and re-splits through the API and reads everything back.)
+    # tests/integration/test_identity_reads.py splits, merges and re-splits through the API.)
     changes = {d["kind"] for d in store.identity_events.find({"evidence.actor": "steward"})}
     decided = store.db["review_items"].count_documents({"decided_by": "steward"})
     assert "merge" in changes, (changes, decided, run.stdout[-3000:])  # only review links lead to one
