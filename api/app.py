@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,12 +18,17 @@ from pymongo.errors import OperationFailure
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
+from api.body_limit import BodyLimit
 from api.read_path import ProfileReadPath
 from api.routes import erasure, health, identity, ingest, metrics, page, profiles
 from api.routes.page import STATIC
 from api.webhooks import WebhookIngest
 from operational.async_reads import AsyncProfileReader
+from operational.erasure import Eraser
+from operational.identity_ops import IdentityEditor
+from operational.identity_rules import IdentityRules
 from operational.offers import OfferRules, load_offer_rules
+from operational.reviews import ReviewQueue
 from operational.store import UNAUTHORIZED, Store
 
 REQUEST_SECONDS = Histogram(
@@ -33,14 +39,25 @@ REQUEST_SECONDS = Histogram(
 )
 
 
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+
+
 @dataclass
 class ApiServices:
-    """What the API needs besides the store; the defaults are a development setup (open, no ingest)."""
+    """What the API needs besides the store; the defaults are a development setup (open, no ingest, the
+    shipped identity rules). The composition root (c360/bootstrap.py) builds the identity editor and the
+    eraser with the configured rules; without them, `create_app` builds them with the shipped ones."""
 
     keys: KeyRing = field(default_factory=lambda: KeyRing(()))
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     offer_rules: OfferRules = field(default_factory=load_offer_rules)
     webhooks: WebhookIngest | None = None
+    identity_editor: IdentityEditor | None = None
+    eraser: Eraser | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Webhook bodies mapped and written at once, each on a pool thread: every such thread competes with
+    # the event loop for the GIL, so a burst of large bodies must not get one thread each.
+    ingest_threads: int = 1
 
 
 def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
@@ -53,6 +70,8 @@ def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.openapi()  # built now, not by the first /openapi.json request on the event loop
+        app.state.ingest_limiter = anyio.CapacityLimiter(services.ingest_threads)
         app.state.profile_reads = AsyncProfileReader.open(uri, store.db.name)
         try:
             yield
@@ -70,6 +89,10 @@ def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
     app.state.clock = services.clock
     app.state.offer_rules = services.offer_rules
     app.state.webhooks = services.webhooks
+    rules = IdentityRules.from_settings()
+    app.state.identity_editor = services.identity_editor or IdentityEditor(store, rules)
+    app.state.eraser = services.eraser or Eraser(store, rules)
+    app.state.reviews = ReviewQueue(store)
     app.include_router(health.router)
     app.include_router(profiles.router)
     app.include_router(ingest.router)
@@ -81,6 +104,7 @@ def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationFailure, _refused_by_mongodb)
     app.add_middleware(ProfileReadPath)  # inside TimedRequests: the fast reads are timed too
+    app.add_middleware(BodyLimit, max_bytes=services.max_body_bytes)
     app.add_middleware(TimedRequests)
     return app
 
@@ -127,7 +151,7 @@ async def _refused_by_mongodb(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """422 with one readable message per problem, and no echo of the raw input."""
+    """422 in the declared HTTPValidationError shape (loc, msg, type), without echoing the raw input."""
     assert isinstance(exc, RequestValidationError)
-    problems = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+    problems = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     return JSONResponse(status_code=422, content={"detail": problems})

@@ -18,8 +18,11 @@ from starlette.datastructures import State
 from api.auth import KeyRing, Principal, Role
 from api.webhooks import WebhookIngest
 from operational.async_reads import AsyncProfileReader
+from operational.erasure import Eraser
+from operational.identity_ops import IdentityEditor
 from operational.offers import OfferRules
 from operational.reads import ProfileReader
+from operational.reviews import ReviewQueue
 from operational.store import Store
 from operational.workers import WorkerRegistry
 
@@ -43,6 +46,18 @@ async def _webhooks(request: Request) -> WebhookIngest:
     if webhooks is None:
         raise HTTPException(503, "this API process has no ingest configured")
     return webhooks
+
+
+async def _editor(request: Request) -> IdentityEditor:
+    return request.app.state.identity_editor
+
+
+async def _reviews(request: Request) -> ReviewQueue:
+    return request.app.state.reviews
+
+
+async def _eraser(request: Request) -> Eraser:
+    return request.app.state.eraser
 
 
 def authorize(keys: KeyRing, key: str | None, role: Role) -> Principal:
@@ -69,6 +84,9 @@ StoreDep = Annotated[Store, Depends(_store)]
 ReaderDep = Annotated[ProfileReader, Depends(_reader)]
 WorkersDep = Annotated[WorkerRegistry, Depends(_workers)]
 WebhooksDep = Annotated[WebhookIngest, Depends(_webhooks)]
+EditorDep = Annotated[IdentityEditor, Depends(_editor)]
+ReviewsDep = Annotated[ReviewQueue, Depends(_reviews)]
+EraserDep = Annotated[Eraser, Depends(_eraser)]
 ReaderRole = Annotated[Principal, Depends(require("reader"))]
 WriterRole = Annotated[Principal, Depends(require("writer"))]
 
@@ -95,10 +113,25 @@ async def _profile_read(request: Request, principal: ReaderRole) -> ProfileRead:
 ProfileReadDep = Annotated[ProfileRead, Depends(_profile_read)]
 
 
-def _actor(caller: WriterRole, x_c360_actor: Annotated[str | None, Header(max_length=100)] = None) -> str:
-    """Who makes an identity change, recorded in its evidence: the caller's key name unless the
-    (writer or admin) caller names an end user acting through it."""
-    return x_c360_actor or caller.name
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, for its audit trail: the authenticated key's name always, and beside it the
+    person the caller says it acts for (`X-C360-Actor`), which the key cannot make the record forget."""
+
+    key: str
+    on_behalf_of: str | None = None
+
+    def evidence(self) -> dict[str, str]:
+        return {"actor": self.key} | ({"on_behalf_of": self.on_behalf_of} if self.on_behalf_of else {})
 
 
-ActorDep = Annotated[str, Depends(_actor)]
+async def _actor(
+    caller: WriterRole,
+    x_c360_actor: Annotated[
+        str | None, Header(max_length=100, description="The person this key acts for, kept in the audit")
+    ] = None,
+) -> Actor:
+    return Actor(caller.name, x_c360_actor or None)
+
+
+ActorDep = Annotated[Actor, Depends(_actor)]

@@ -1,9 +1,11 @@
-"""The composition root: the only place that creates MongoDB and Kafka clients from settings."""
+"""The composition root: the only place that creates MongoDB and Kafka clients from settings, and that
+builds every writer, identity editor and eraser, each with the configured identity rules."""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -28,6 +30,8 @@ from lakehouse.membership import WritebackResult, write_memberships
 from lakehouse.reconcile import ReconcileReport, reconcile
 from lakehouse.segments import load_segment_file
 from lakehouse.tables import Lakehouse
+from operational.erasure import Eraser
+from operational.identity_ops import IdentityEditor
 from operational.identity_rules import IdentityRules
 from operational.match_store import MatchService, MongoIndex
 from operational.matching.model import MatchModel
@@ -88,10 +92,25 @@ def ingest_topics(settings: Settings) -> list[str]:
     return settings.kafka.topics or list(mapping.for_topic())
 
 
+def identity_rules(settings: Settings) -> IdentityRules:
+    return IdentityRules.from_settings(settings.identity)
+
+
+def identity_editor(settings: Settings, store: Store) -> IdentityEditor:
+    """Manual merges and splits, and accepted reviews, under the configured rules (caps, merge types)."""
+    return IdentityEditor(store, identity_rules(settings))
+
+
+def eraser(settings: Settings, store: Store) -> Eraser:
+    """Erasure under the configured rules (when a shared identifier saturates)."""
+    return Eraser(store, identity_rules(settings))
+
+
 def profile_writer(settings: Settings, store: Store) -> ProfileWriter | ResolvingWriter:
-    """The writer with the configured identity rules, followed by matching when a model is configured."""
+    """The writer with the configured identity rules, followed by matching when a model is configured:
+    the same for Kafka ingest and webhooks."""
     identity = settings.identity
-    writer = ProfileWriter(store, rules=IdentityRules.from_settings(identity))
+    writer = ProfileWriter(store, rules=identity_rules(settings))
     if identity.match_model is None:
         return writer
     model = MatchModel.from_json(PERSON_SCHEMA, json.loads(identity.match_model.read_text()))
@@ -150,24 +169,32 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
     with open_store(settings) as store, ExitStack() as stack:
 
         def dead_letter(letter: DeadLetter) -> None:
-            """Sent synchronously, so that a 422 means the body is in the dead-letter topic."""
-            if not sinks:  # Kafka is only needed once a webhook body is refused
-                producer = KafkaProducer(**client_config(kafka), acks="all")
-                sinks.append(DeadLetterSink(producer, kafka.dead_letter_topic))
-                stack.callback(sinks[0].close)
-            sinks[0].send(letter)
-            sinks[0].flush()
+            """Sent synchronously (from a pool thread), so that a 422 means the body is in the dead-letter
+            topic; one at a time, so that each request waits for its own acknowledgement."""
+            with sending:
+                if not sinks:  # Kafka is only needed once a webhook body is refused
+                    producer = KafkaProducer(**client_config(kafka), acks="all")
+                    sinks.append(DeadLetterSink(producer, kafka.dead_letter_topic))
+                    stack.callback(sinks[0].close)
+                sinks[0].send(letter)
+                sinks[0].flush()
 
         sinks: list[DeadLetterSink] = []
+        sending = threading.Lock()
         mappings = load_mapping_file(settings.ingest.mapping_file).for_topic()
         webhooks = WebhookIngest(
             {t: m for t, m in mappings.items() if isinstance(m, SourceMapping)},
-            ProfileWriter(store),
+            profile_writer(settings, store),
             dead_letter,
             settings.ingest.max_message_bytes,
         )
         services = ApiServices(
-            keys, offer_rules=load_offer_rules(settings.api.offers_file), webhooks=webhooks
+            keys,
+            offer_rules=load_offer_rules(settings.api.offers_file),
+            webhooks=webhooks,
+            identity_editor=identity_editor(settings, store),
+            eraser=eraser(settings, store),
+            max_body_bytes=settings.api.max_body_bytes,
         )
         yield create_app(store, services)
 

@@ -201,6 +201,8 @@ class ApiSettings(_Section):
     keys: list[ApiKeySettings] = Field(default_factory=list)
     # None means the banking seed's rules shipped in operational/offers.yaml.
     offers_file: Path | None = None
+    # Request bodies past this many bytes are refused with 413 while they are read, before any parsing.
+    max_body_bytes: int = Field(1_000_000, ge=1_024)
 
 
 class Settings(BaseSettings):

@@ -11,13 +11,15 @@ state and give None.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ingest.debezium import ChangeEvent, Position, decode_change
+from ingest.debezium import ChangeEvent, Position, decode_change, precise_decimal
 from ingest.errors import MappingError
 from ingest.events import CanonicalEvent, build_event, event_id_for
 from ingest.mappings import MISSING, ColumnSpec, TableMapping, identifiers_of, money_of, text_of
@@ -38,6 +40,13 @@ def change_to_canonical(
     op = _OPS[decoded.op]
     image = decoded.before if op == "delete" else decoded.after
     if op == "upsert" and image is None:
+        if decoded.patch is not None:
+            raise MappingError(
+                "patch",
+                "a legacy MongoDB oplog update (patch) holds only the changed fields, and c360 keeps "
+                "whole rows: capture with change streams and full documents "
+                "(capture.mode=change_streams_update_full)",
+            )
         raise MappingError("after", "an update without the row's full state cannot replace the row")
     row_key = None if op == "truncate" else row_key_of(mapping, image, decoded.key)
     position = encode_position(decoded.position)
@@ -109,8 +118,12 @@ def columns_of(specs: dict[str, ColumnSpec], row: dict[str, Any]) -> dict[str, A
 
 def _occurred_at(decoded: ChangeEvent, timestamp_ms: int) -> datetime:
     """When the source committed the change; the Kafka timestamp when the event does not say."""
-    millis = decoded.source.ts_ms or decoded.ts_ms or timestamp_ms
-    return datetime.fromtimestamp(millis / 1000, UTC)
+    candidates = (("source.ts_ms", decoded.source.ts_ms), ("ts_ms", decoded.ts_ms))
+    field, millis = next(((name, ms) for name, ms in candidates if ms), ("$", timestamp_ms))
+    try:
+        return datetime.fromtimestamp(millis / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        raise MappingError(field, f"{millis} ms since 1970 is not a representable time") from None
 
 
 def _text(spec: ColumnSpec, row: dict[str, Any], value: Any) -> str:
@@ -120,15 +133,25 @@ def _text(spec: ColumnSpec, row: dict[str, Any], value: Any) -> str:
 
 
 def _money(spec: ColumnSpec, row: dict[str, Any], value: Any) -> Decimal:
+    """A schemaless precise decimal (base64 text) only at the scale the mapping declares: nothing in the
+    record says its scale, and read as decimal text, base64 that happens to be digits is another number."""
+    if spec.scale is not None and isinstance(value, str):
+        try:
+            return precise_decimal(value, spec.scale)
+        except ValueError as exc:
+            message = f"a precise decimal at scale {spec.scale}: {exc}"
+            raise MappingError(spec.field or "const", message) from None
     return money_of(spec, row)
 
 
 def _integer(spec: ColumnSpec, row: dict[str, Any], value: Any) -> int:
-    if isinstance(value, Decimal) and value == value.to_integral_value():
+    """Integers of at most 19 digits (MongoDB stores 64 bits); longer text is refused before int()."""
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() < 19:
+        if value == value.to_integral_value():
+            return int(value)
+    elif isinstance(value, str) and len(value) <= 40 and value.strip().lstrip("-").isdigit():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
+    elif isinstance(value, int) and not isinstance(value, bool):
         return value
     raise MappingError(spec.field or "const", f"expected an integer, got {value!r:.40}")
 
@@ -174,11 +197,16 @@ def _any(spec: ColumnSpec, row: dict[str, Any], value: Any) -> Any:
 
 
 def _storable(value: Any) -> Any:
-    """Dates and times of day as ISO text (BSON stores neither), recursively; the rest as decoded."""
+    """Dates and times of day as ISO text (BSON stores neither), UUIDs as text and bytes as base64 (as
+    Debezium's own JSON writes them), recursively; the rest as decoded (ingest/storable.py checks it)."""
     if isinstance(value, datetime):
         return value
     if isinstance(value, date | time):
         return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
     if isinstance(value, dict):
         return {k: _storable(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -29,7 +29,7 @@ from ingest import metrics
 from ingest.deadletter import DeadLetterSink
 from ingest.events import CanonicalEvent
 from ingest.mappings import SourceMapping, TableMapping
-from ingest.records import DeadLetter, Skipped, SourceRecord, translate
+from ingest.records import MAX_ERROR_CHARS, DeadLetter, Skipped, SourceRecord, internal_letter, translate
 from operational.workers import WorkerRegistry
 from operational.writer import TRANSIENT, ApplyResult
 
@@ -239,7 +239,11 @@ class IngestLoop:
         letters: list[DeadLetter] = []
         skipped = 0
         for record in records:
-            result = translate(record, self._mappings, self._max_bytes)
+            try:
+                result = translate(record, self._mappings, self._max_bytes)
+            except Exception as exc:  # a bug, not the record's fault: still never a reason to stop
+                log.exception("translating %s[%d]@%d failed", record.topic, record.partition, record.offset)
+                result = internal_letter(record, exc)
             if isinstance(result, DeadLetter):
                 letters.append(result)
             elif isinstance(result, Skipped):
@@ -254,7 +258,8 @@ class IngestLoop:
         return result, time.time() * 1000
 
     def _apply(self, good: list[Translated], stop: threading.Event | None) -> WriteResult:
-        """Retry while MongoDB is unreachable (never skip); isolate events MongoDB itself refuses."""
+        """Retry while MongoDB is unreachable (never skip); isolate the events MongoDB itself refuses, and
+        those the writer fails on (a bug must not stop ingest either): each becomes a dead letter."""
         delay = 0.5
         while True:
             try:
@@ -265,12 +270,7 @@ class IngestLoop:
             except REFUSED_BY_STORE as exc:
                 transient = isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT)
                 if not (transient or isinstance(exc, ConnectionFailure)):
-                    if len(good) == 1:
-                        raise
-                    log.warning(
-                        "MongoDB refused a batch of %d (%s); isolating it event by event", len(good), exc
-                    )
-                    return self._apply_one_by_one(good, stop)
+                    return self._refused(good, stop, "store", f"MongoDB refused the event: {exc}")
                 if self._abandoned.is_set() or (stop is not None and stop.is_set()):
                     raise
                 if transient and len(good) > 1:
@@ -281,19 +281,24 @@ class IngestLoop:
                 log.error("MongoDB unavailable (%s); retrying the batch in %.1fs", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
+            except Exception as exc:
+                log.exception("the writer failed on a batch of %d events", len(good))
+                return self._refused(good, stop, "internal", f"{type(exc).__name__}: {exc}")
 
     def _apply_halves(self, good: list[Translated], stop: threading.Event | None) -> WriteResult:
         half = len(good) // 2
         return self._apply(good[:half], stop) + self._apply(good[half:], stop)
 
-    def _apply_one_by_one(self, good: list[Translated], stop: threading.Event | None) -> WriteResult:
+    def _refused(
+        self, good: list[Translated], stop: threading.Event | None, reason: str, message: str
+    ) -> WriteResult:
+        """A single event refused is a dead letter; a batch is written event by event to find which."""
+        if len(good) == 1:
+            return WriteResult(refused=[DeadLetter(good[0][0], reason, "$", message[:MAX_ERROR_CHARS])])
+        log.warning("a batch of %d was refused (%s); isolating it event by event", len(good), message[:200])
         total = WriteResult()
-        for record, event in good:
-            try:
-                total += self._apply([(record, event)], stop)
-            except REFUSED_BY_STORE as exc:
-                refusal = DeadLetter(record, "store", "$", f"MongoDB refused the event: {exc}")
-                total += WriteResult(refused=[refusal])
+        for pair in good:
+            total += self._apply([pair], stop)
         return total
 
     def _commit(self, records: list[SourceRecord]) -> None:

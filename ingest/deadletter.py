@@ -1,7 +1,10 @@
 """The dead-letter topic: refused records keep their original bytes, with the reason in headers.
 
 Headers follow Kafka Connect's DLQ habit (context in headers, payload untouched) so that a fixed
-record can be replayed to its source topic as it is.
+record can be replayed to its source topic as it is. A record too large for the producer to send (a
+record over the size limit, a webhook body) keeps its first bytes, with `c360.truncated` and its
+original sizes in headers: refusing it would stop ingest on the record (its offset is committed only
+after its dead letter is acknowledged), and a webhook caller would get a 500.
 """
 
 from __future__ import annotations
@@ -14,6 +17,11 @@ from kafka.producer.future import FutureRecordMetadata
 from ingest.records import DeadLetter
 
 HEADER_PREFIX = "c360."
+MAX_HEADER_CHARS = 1_000
+# What a record batch adds to its key, value and headers, with room to spare (kafka-python's estimate is
+# ~70 bytes plus a few per header).
+BATCH_OVERHEAD = 1_024
+MAX_KEY_BYTES = 1_024  # of a truncated record's key
 
 
 def dead_letter_headers(letter: DeadLetter, failed_at: datetime) -> list[tuple[str, bytes]]:
@@ -27,7 +35,27 @@ def dead_letter_headers(letter: DeadLetter, failed_at: datetime) -> list[tuple[s
         "source.offset": str(record.offset),
         "failed_at": failed_at.isoformat(),
     }
-    return [(HEADER_PREFIX + name, value.encode()) for name, value in fields.items()]
+    return [(HEADER_PREFIX + name, _header(value)) for name, value in fields.items()]
+
+
+def fitted(
+    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]], max_bytes: int
+) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
+    """Key, value and headers within `max_bytes`: as they are when they fit, else cut, saying so."""
+    size = len(key or b"") + len(value or b"") + sum(len(n) + len(v) for n, v in headers) + BATCH_OVERHEAD
+    if size <= max_bytes:
+        return key, value, headers
+    original = [("truncated", "true"), ("original.key_bytes", str(len(key or b"")))]
+    original.append(("original.value_bytes", str(len(value or b""))))
+    headers = headers + [(HEADER_PREFIX + name, text.encode()) for name, text in original]
+    key = None if key is None else key[:MAX_KEY_BYTES]
+    room = max_bytes - BATCH_OVERHEAD - len(key or b"") - sum(len(n) + len(v) for n, v in headers)
+    return key, None if value is None else value[: max(room, 0)], headers
+
+
+def _header(text: str) -> bytes:
+    """Bounded, and encodable whatever the text holds (a lone surrogate in an error message)."""
+    return text[:MAX_HEADER_CHARS].encode("utf-8", "backslashreplace")
 
 
 class DeadLetterSink:
@@ -41,9 +69,9 @@ class DeadLetterSink:
     def send(self, letter: DeadLetter) -> None:
         headers = dead_letter_headers(letter, datetime.now(UTC))
         record = letter.record
-        self._pending.append(
-            self._producer.send(self._topic, value=record.value, key=record.key, headers=headers)
-        )
+        limit = self._producer.config["max_request_size"]
+        key, value, headers = fitted(record.key, record.value, headers, limit)
+        self._pending.append(self._producer.send(self._topic, value=value, key=key, headers=headers))
 
     def flush(self, timeout_s: float = 30.0) -> int:
         self._producer.flush(timeout=timeout_s)

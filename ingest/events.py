@@ -25,11 +25,13 @@ from pydantic import (
     ConfigDict,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from ingest.errors import InvalidEventError
 from ingest.normalize import normalize_email, normalize_id, normalize_phone
+from ingest.storable import NotStorable, check_storable
 
 SCHEMA_VERSION = 1
 
@@ -92,6 +94,8 @@ class RowChange(BaseModel):
     position: str | None = None
     row: dict[str, Any] = {}
 
+    _storable_row = field_validator("row")(lambda value: _storable(value))
+
     @model_validator(mode="after")
     def _check(self) -> RowChange:
         if (self.key is None) != (self.op == "truncate"):
@@ -114,6 +118,8 @@ class CanonicalEvent(BaseModel):
     attributes: dict[str, Any] = {}
     change: RowChange | None = None
 
+    _storable_values = field_validator("attributes", "amount")(lambda value: _storable(value))
+
     @model_validator(mode="after")
     def _check(self) -> CanonicalEvent:
         if not self.identifiers and (self.change is None or self.change.op == "upsert"):
@@ -125,9 +131,16 @@ class CanonicalEvent(BaseModel):
         return self
 
 
+def _storable(value: Any) -> Any:
+    """Attributes, rows and amounts are written to MongoDB as they are: refuse what it cannot hold."""
+    check_storable(value)
+    return value
+
+
 def event_id_for(source: str, natural_key: str) -> str:
     """Stable id from the source's own record id: re-deliveries and replays map to the same event."""
-    digest = hashlib.blake2b(f"{source}\x1f{natural_key}".encode(), digest_size=16).hexdigest()
+    text = f"{source}\x1f{natural_key}".encode("utf-8", "surrogatepass")
+    digest = hashlib.blake2b(text, digest_size=16).hexdigest()
     return f"{source}-{digest}"
 
 
@@ -138,4 +151,7 @@ def build_event(**fields: Any) -> CanonicalEvent:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "event"
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, NotStorable):
+            raise InvalidEventError(".".join(filter(None, (field, cause.path))), cause.message) from None
         raise InvalidEventError(field, first["msg"].removeprefix("Value error, ")) from None

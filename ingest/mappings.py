@@ -9,6 +9,7 @@ ingest/mappings.yaml for the default.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -22,6 +23,7 @@ from ingest.events import CanonicalEvent, IdentifierType, build_event, event_id_
 from ingest.normalize import normalize_phone
 
 DEFAULT_MAPPING_FILE = Path(__file__).with_name("mappings.yaml")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{2,}={0,2}")
 MISSING = object()
 
 
@@ -56,7 +58,7 @@ class ValueSpec(_Spec):
             key = str(value)
             if key not in self.values:
                 raise MappingError(
-                    self.field or "", f"unexpected value {key!r}; known: {sorted(self.values)}"
+                    self.field or "", f"unexpected value {key!r:.60}; known: {sorted(self.values)}"
                 )
             return self.values[key]
         return value
@@ -96,10 +98,21 @@ ENTITY_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 class ColumnSpec(ValueSpec):
-    """A column the profile keeps, converted to a type MongoDB stores exactly (see ingest/cdc.py)."""
+    """A column the profile keeps, converted to a type MongoDB stores exactly (see ingest/cdc.py).
+
+    `scale`, for a `money` column of a topic without schemas whose connector sends precise decimals
+    (decimal.handling.mode=precise): base64 text is then read as the unscaled integer at this scale.
+    """
 
     kind: Literal["text", "money", "integer", "date", "datetime", "items", "any"] = "any"
     required: bool = False
+    scale: int | None = Field(None, ge=-100, le=100)
+
+    @model_validator(mode="after")
+    def _scale_of_money(self) -> ColumnSpec:
+        if self.scale is not None and self.kind != "money":
+            raise ValueError("`scale` is for `money` columns only")
+        return self
 
 
 class TableMapping(_Spec):
@@ -208,9 +221,11 @@ def money_of(spec: ValueSpec, payload: dict[str, Any]) -> Decimal:
     try:
         amount = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation:
-        raise MappingError(spec.field or "const", f"{value!r} is not a decimal amount") from None
+        base64 = len(value) <= 64 and _BASE64.fullmatch(value)
+        hint = "; base64 of a precise decimal needs the column's `scale`" if base64 else ""
+        raise MappingError(spec.field or "const", f"{value!r:.40} is not a decimal amount{hint}") from None
     if not amount.is_finite():
-        raise MappingError(spec.field or "const", f"{value!r} is not a finite amount")
+        raise MappingError(spec.field or "const", f"{value!r:.60} is not a finite amount")
     return amount
 
 
@@ -228,10 +243,10 @@ def _time(spec: TimeSpec, payload: dict[str, Any]) -> datetime:
             seconds = Decimal(value) / (1000 if spec.format == "epoch_ms" else 1)
             moment = datetime.fromtimestamp(float(seconds), UTC)
     except (TypeError, ValueError, ArithmeticError, OverflowError, OSError):
-        raise MappingError(name, f"{value!r} is not a {spec.format} timestamp") from None
+        raise MappingError(name, f"{value!r:.60} is not a {spec.format} timestamp") from None
     if moment.tzinfo is None:
         if spec.timezone is None:
-            raise MappingError(name, f"{value!r} has no UTC offset and the mapping declares no timezone")
+            raise MappingError(name, f"{value!r:.60} has no UTC offset and the mapping declares no timezone")
         moment = moment.replace(tzinfo=UTC)
     return moment
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from kafka.consumer.fetcher import ConsumerRecord
 
+from ingest import bounded_json
 from ingest.cdc import change_to_canonical
 from ingest.errors import DecodeError, IngestError
 from ingest.events import CanonicalEvent
@@ -46,20 +45,22 @@ class Skipped:
     record: SourceRecord
 
 
+MAX_ERROR_CHARS = 500
+
+
+def internal_letter(record: SourceRecord, exc: Exception) -> DeadLetter:
+    """The last resort: an unexpected exception on one record makes it a dead letter naming the type."""
+    return DeadLetter(record, "internal", "$", f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS])
+
+
 def decode_json(raw: bytes | None, max_bytes: int) -> Any:
-    """Strict JSON; numbers with a fraction become Decimal so money is never a float."""
+    """Strict, bounded JSON (ingest/bounded_json.py); numbers with a fraction become Decimal."""
     if raw is None:
         raise DecodeError("$", "empty message (null value)")
-    if len(raw) > max_bytes:
-        raise DecodeError("$", f"message of {len(raw)} bytes exceeds the limit of {max_bytes}")
     try:
-        return json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse_constant)
-    except UnicodeDecodeError as exc:
-        raise DecodeError("$", f"not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise DecodeError("$", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise DecodeError("$", "JSON nested too deeply") from None
+        return bounded_json.loads(bounded_json.text_of(raw, max_bytes))
+    except bounded_json.JsonRefused as exc:
+        raise DecodeError("$", exc.message) from None
 
 
 def translate(
@@ -76,7 +77,3 @@ def translate(
         return to_canonical(mapping, payload, record.value or b"")
     except IngestError as exc:
         return DeadLetter(record, exc.reason, exc.field, exc.message)
-
-
-def _refuse_constant(name: str) -> None:
-    raise DecodeError("$", f"{name} is not valid JSON")

@@ -54,6 +54,10 @@ TIMELINE_CAP = 50
 WEB_ERRORS_CAP = 10
 PAGE_VIEWS_CAP = 100
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Text a profile keeps from an event (a trait, a ticket's subject, an error message, a timeline line) is
+# cut to this: events about one customer must not grow their profile past MongoDB's 16 MB document limit.
+MAX_TEXT = 500
+MAX_QUANTITY = 10**6
 
 
 def safe_key(value: Any) -> str:
@@ -88,7 +92,7 @@ class ActivityDelta:
         self._push("timeline", timeline_entry(event))
         for name in TRAIT_FIELDS:
             if attrs.get(name) is not None:
-                self._max(f"traits.{event.source}.{name}", {"at": at, "value": attrs[name]})
+                self._max(f"traits.{event.source}.{name}", {"at": at, "value": bounded(attrs[name])})
         self._names(attrs.get("first_name"), attrs.get("last_name"))
         for flag in CONSENT_FLAGS:
             if isinstance(attrs.get(f"consent_{flag}"), bool):
@@ -158,21 +162,22 @@ class ActivityDelta:
         fulfilment = "online" if event.attributes.get("fulfilment") == "online" else "in_store"
         self._inc(f"retail.orders.{fulfilment}", 1)
         self._inc("retail.spend", event.amount or Decimal(0))
-        for item in event.attributes.get("items") or ():
-            if isinstance(item, dict) and isinstance(item.get("qty"), int) and item.get("sku") is not None:
-                self._inc("retail.items", item["qty"])
-                self._inc(f"retail.skus.{safe_key(item['sku'])}", item["qty"])
+        for item in _items(event.attributes):
+            self._inc("retail.items", item["qty"])
+            self._inc(f"retail.skus.{safe_key(item['sku'])}", item["qty"])
 
     def _ticket_open(self, event: CanonicalEvent, day: str) -> None:
         attrs = event.attributes
-        complaint = "complaint" in (attrs.get("tags") or ())
+        tags = attrs.get("tags")
+        complaint = isinstance(tags, list | str) and "complaint" in tags
         sentiment = _hundredths(attrs.get("sentiment"))
         if sentiment is not None:
             self._inc(f"{day}.svc.sentiment", sentiment)
             self._inc(f"{day}.svc.sentiment_n", 1)
         if complaint:
             self._inc(f"{day}.svc.complaints", 1)
-        state = {"opened": event.occurred_at, "subject": attrs.get("subject"), "complaint": complaint}
+        subject = None if attrs.get("subject") is None else bounded_text(attrs["subject"])
+        state = {"opened": event.occurred_at, "subject": subject, "complaint": complaint}
         self._ticket(safe_key(attrs.get("ticket_id")), state)
 
     def _ticket_solved(self, event: CanonicalEvent, day: str) -> None:
@@ -182,9 +187,9 @@ class ActivityDelta:
         attrs = event.attributes
         error = {
             "at": event.occurred_at,
-            "url": attrs.get("url"),
-            "code": attrs.get("error_code"),
-            "message": attrs.get("error_message"),
+            "url": bounded(attrs.get("url")),
+            "code": bounded(attrs.get("error_code")),
+            "message": bounded(attrs.get("error_message")),
         }
         self._push("web.errors", error)
 
@@ -242,7 +247,7 @@ def timeline_entry(event: CanonicalEvent) -> dict[str, Any]:
         "type": event.type,
         "source": event.source,
         "channel": event.channel,
-        "summary": summarize(event),
+        "summary": summarize(event)[:MAX_TEXT],
     }
 
 
@@ -254,7 +259,7 @@ def summarize(event: CanonicalEvent) -> str:
         case "transaction":
             return f"{attrs.get('direction', '')} {amount} via {event.channel}".strip()
         case "order":
-            items = sum(i.get("qty", 0) for i in attrs.get("items") or () if isinstance(i, dict))
+            items = sum(i["qty"] for i in _items(attrs))
             return f"{attrs.get('fulfilment', 'in_store')} order {amount}, {items} items"
         case "web_error":
             return f"{attrs.get('error_code')} {attrs.get('error_message')} on {attrs.get('url')}"
@@ -300,7 +305,34 @@ def _order_key(value: Any) -> Any:
 
 
 def _hundredths(value: Any) -> int | None:
+    """A sentiment score (-1 to 1) in hundredths; anything else, huge exponents included, is None."""
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal) or len(str(value)) > 40:
+        return None
     try:
-        return int((Decimal(str(value)) * 100).to_integral_value())
+        score = Decimal(value.strip() if isinstance(value, str) else value)
     except (InvalidOperation, ValueError):
         return None
+    if not score.is_finite() or abs(score) > 1:
+        return None
+    return int((score * 100).to_integral_value())
+
+
+def _items(attrs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Order lines with a sku and a whole quantity of a sane size."""
+    items = attrs.get("items")
+    for item in items if isinstance(items, list) else ():
+        qty = item.get("qty") if isinstance(item, dict) else None
+        sane = isinstance(qty, int) and not isinstance(qty, bool) and 0 < qty <= MAX_QUANTITY
+        if sane and item.get("sku") is not None:
+            yield item
+
+
+def bounded_text(value: Any) -> str:
+    return (value if isinstance(value, str) else str(value))[:MAX_TEXT]
+
+
+def bounded(value: Any) -> Any:
+    """A value a profile keeps: scalars as they are (text cut to MAX_TEXT), anything else as cut text."""
+    if value is None or isinstance(value, bool | int | Decimal):
+        return value
+    return bounded_text(value)

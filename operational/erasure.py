@@ -60,13 +60,17 @@ class Eraser:
         self._store = store
         self._rules = rules or IdentityRules.from_settings()
 
-    def erase(self, profile_id: str, requested_by: str, reason: str) -> Erasure:
+    def erase(
+        self, profile_id: str, requested_by: str, reason: str, on_behalf_of: str | None = None
+    ) -> Erasure:
         """Erase the person `profile_id` belongs to (an id merged away names its survivor's person).
-        Erasures a stopped process left half done are finished first."""
+        `requested_by` is who asked (the API key's name, the OS user of `c360 erase`), `on_behalf_of` the
+        person they said they acted for. Erasures a stopped process left half done are finished first."""
         self.finish_pending()
+        audit = {"requested_by": requested_by, "on_behalf_of": on_behalf_of, "reason": reason}
         with self._store.client.start_session() as session:
             record = session.with_transaction(
-                lambda s: self._detach(profile_id, requested_by, reason, s),
+                lambda s: self._detach(profile_id, audit, s),
                 read_concern=ReadConcern("snapshot"),
                 write_concern=WriteConcern("majority"),
             )
@@ -76,7 +80,7 @@ class Eraser:
         return [self._sweep(record) for record in self._store.db[ERASURES].find({"pending": True})]
 
     def _detach(
-        self, profile_id: str, requested_by: str, reason: str, session: ClientSession
+        self, profile_id: str, audit: dict[str, str | None], session: ClientSession
     ) -> dict[str, Any]:
         """The transaction: the person's profiles, identity edges and history go and their keys are
         suppressed, so nothing can attach to them any more; the erasure is recorded as pending."""
@@ -114,7 +118,7 @@ class Eraser:
         erasure = Erasure(
             erasure_id, live, family, len(owned), len(shared), deleted | dict.fromkeys(SWEPT, 0)
         )
-        record = {"_id": erasure_id} | asdict(erasure) | {"requested_by": requested_by, "reason": reason}
+        record = {"_id": erasure_id} | asdict(erasure) | audit
         record |= {"at": now, "pending": True}
         del record["erasure_id"]
         db[ERASURES].insert_one(record, session=session)

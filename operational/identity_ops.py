@@ -34,6 +34,10 @@ class IdentityConflict(ValueError):
     """The requested merge or split does not fit the current graph (the message says why)."""
 
 
+class ProfileNotFound(LookupError):
+    """A merge or split names a profile that does not exist (never did, or was erased)."""
+
+
 @dataclass(frozen=True)
 class IdentityChange:
     kind: str
@@ -99,7 +103,9 @@ class IdentityEditor:
         store = self._store
         self._live(survivor, session)
         folded = store.profiles.find_one({"_id": merged}, session=session)
-        if folded is None or folded.get("merged_into") != survivor:
+        if folded is None:
+            raise ProfileNotFound(f"profile {merged} not found")
+        if folded.get("merged_into") != survivor:
             raise IdentityConflict(f"{merged} is not merged into {survivor}")
         # Every profile folded into the survivor redirects straight to it, so the lineage to replay is
         # the merges and splits of that family alone, not the whole history.
@@ -136,7 +142,7 @@ class IdentityEditor:
     def _live(self, profile_id: str, session: ClientSession) -> dict[str, Any]:
         doc = self._store.profiles.find_one({"_id": profile_id}, session=session)
         if doc is None:
-            raise IdentityConflict(f"profile {profile_id} not found")
+            raise ProfileNotFound(f"profile {profile_id} not found")
         if "merged_into" in doc:
             raise IdentityConflict(f"profile {profile_id} is merged into {doc['merged_into']}")
         return doc
@@ -174,7 +180,8 @@ class IdentityEditor:
         ]
         keys = held_keys(store.identities, [profile_id], session)[profile_id]
         identified = any(self._rules.merges_key(k) for k in keys)
-        reset, write = rebuild_updates(events, merged_from, identified, now)
+        stored = store.profiles.find_one({"_id": profile_id}, {"created_at": 1}, session=session) or {}
+        reset, write = rebuild_updates(events, merged_from, identified, now, stored.get("created_at"))
         rows = store.cdc_rows.find({"profile_id": profile_id, "deleted": False}, session=session)
         write["$set"]["cdc"] = cdc_profile(rows)
         write["$set"][KEYS] = keys

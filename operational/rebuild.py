@@ -41,14 +41,27 @@ def event_from_document(doc: dict[str, Any]) -> CanonicalEvent:
 
 
 def rebuild_updates(
-    event_docs: Iterable[dict[str, Any]], merged_from: Iterable[str], identified: bool, now: datetime
+    event_docs: Iterable[dict[str, Any]],
+    merged_from: Iterable[str],
+    identified: bool,
+    now: datetime,
+    created_at: datetime | None,
 ) -> list[dict[str, Any]]:
-    """Two updates for one profile: reset its aggregates (and any redirect), then write them anew."""
+    """Two updates for one profile: reset its aggregates (and any redirect), then write them anew.
+
+    `created_at` is the stored one; a profile split back out of a redirect has none (the writer leaves
+    `{_id, merged_into, merged_at}`), and gets the time its first event was ingested, which is when the
+    writer created it (now, if it has no events left)."""
     delta = ProfileDelta()
+    ingested: list[datetime] = []
     for doc in event_docs:
         delta.add_event(event_from_document(doc))
+        if doc.get("ingested_at") is not None:
+            ingested.append(doc["ingested_at"])
     delta.merged_from = set(merged_from)
     write = delta.to_update(now)
+    write.pop("$setOnInsert", None)  # the profile exists: its creation time is set here
+    write["$set"]["created_at"] = created_at or min(ingested, default=now)
     write["$set"]["identified"] = identified
     write["$set"]["merged_from"] = sorted(delta.merged_from)
     write.pop("$addToSet", None)

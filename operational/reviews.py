@@ -2,7 +2,9 @@
 merge, operational/identity_ops.py) or rejects them.
 
 review_items  {_id: "review:<record id>", record_id, profile_id, candidate_profile, candidate_record,
-               weight, vector, status: pending | accepted | rejected, created_at, decided_at, decided_by}
+               weight, vector, status: pending | accepted | rejected, created_at, decided_at, decided_by,
+               on_behalf_of}
+`decided_by` is the API key that decided; `on_behalf_of` the person it said it acted for, if any.
 """
 
 from __future__ import annotations
@@ -50,19 +52,22 @@ class ReviewQueue:
             query["$or"] = [{"profile_id": {"$in": profiles}}, {"candidate_profile": {"$in": profiles}}]
         return list(self._items.find(query).sort("created_at", ASCENDING).limit(limit))
 
-    def accept(self, review_id: str, actor: str) -> IdentityChange:
+    def accept(self, review_id: str, editor: IdentityEditor, actor: dict[str, str]) -> IdentityChange:
+        """Merge the pair with `editor` (the configured identity rules); `actor` is the audit's
+        `{"actor": key name, "on_behalf_of": person}`."""
         item = self._pending(review_id)
         evidence = {k: item.get(k) for k in ("record_id", "weight", "vector", "candidate_record")}
-        editor = IdentityEditor(self._store)
+        if item.get("candidate_profile") is None:
+            raise IdentityConflict(f"review item {review_id} names no candidate profile to merge with")
         survivor, merged = (
             self._reader.live_id(item["candidate_profile"]),
             self._reader.live_id(item["profile_id"]),
         )
-        change = editor.merge(survivor, merged, evidence | {"rule": "review accepted", "actor": actor})
+        change = editor.merge(survivor, merged, evidence | {"rule": "review accepted"} | actor)
         self._decide(review_id, "accepted", actor)
         return change
 
-    def reject(self, review_id: str, actor: str) -> None:
+    def reject(self, review_id: str, actor: dict[str, str]) -> None:
         self._pending(review_id)
         self._decide(review_id, "rejected", actor)
 
@@ -74,6 +79,7 @@ class ReviewQueue:
             raise IdentityConflict(f"review item {review_id} is already {item['status']}")
         return item
 
-    def _decide(self, review_id: str, status: str, actor: str) -> None:
-        update = {"$set": {"status": status, "decided_at": datetime.now(UTC), "decided_by": actor}}
+    def _decide(self, review_id: str, status: str, actor: dict[str, str]) -> None:
+        audit = {"decided_by": actor["actor"], "on_behalf_of": actor.get("on_behalf_of")}
+        update = {"$set": {"status": status, "decided_at": datetime.now(UTC)} | audit}
         self._items.update_one({"_id": review_id, "status": "pending"}, update)

@@ -81,6 +81,20 @@ TRANSACTION_EVENTS = 500
 TRANSIENT = "TransientTransactionError"  # aborted as a whole: the same writes may succeed later
 UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
 MAX_CARRIERS = 20
+RACES = {11000, 112}  # DuplicateKey, WriteConflict
+
+
+def retryable(exc: PyMongoError) -> bool:
+    """Aborted as a whole, or lost a race: a bulk insert inside a transaction reports a concurrent writer's
+    insert of the same key (two webhook bodies naming one new customer at once) as a write error of its
+    own, without the TransientTransactionError label. Re-run, the transaction sees that key and does not
+    insert it again."""
+    if exc.has_error_label(TRANSIENT) or exc.has_error_label(UNKNOWN_COMMIT):
+        return True
+    if isinstance(exc, BulkWriteError):
+        codes = {error.get("code") for error in exc.details.get("writeErrors", [])}
+        return bool(codes) and codes <= RACES
+    return False
 
 
 def update_statements(
@@ -143,8 +157,7 @@ class ProfileWriter:
                     result = self._apply(events, session)
                 return result
             except PyMongoError as exc:
-                retryable = exc.has_error_label(TRANSIENT) or exc.has_error_label(UNKNOWN_COMMIT)
-                if not retryable or attempt == TRANSACTION_ATTEMPTS:
+                if not retryable(exc) or attempt == TRANSACTION_ATTEMPTS:
                     raise
                 time.sleep(random.uniform(0, 0.05 * attempt))  # two writers on one profile: desynchronize
         raise AssertionError("unreachable")

@@ -15,11 +15,17 @@ WORKER_MAX_SILENCE = timedelta(seconds=15)
 
 
 @router.get("/health", summary="The process is up")
-def health() -> dict[str, str]:
+async def health() -> dict[str, str]:
+    """On the event loop, not in the thread pool: it answers while every pool thread is busy."""
     return {"status": "ok"}
 
 
-@router.get("/ready", response_model=Readiness, summary="MongoDB reachable and an ingest worker alive")
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    summary="MongoDB reachable and an ingest worker alive",
+    responses={503: {"model": Readiness, "description": "Not ready: MongoDB or every ingest worker silent"}},
+)
 def ready(store: StoreDep, workers: WorkersDep, response: Response) -> Readiness:
     try:
         store.db.command("ping")

@@ -17,6 +17,7 @@ from pydantic_core import to_json
 
 from api.auth import Principal
 from api.deps import ProfileRead, ProfileReadDep, ReaderDep, ReaderRole, StoreDep
+from api.errors import responses
 from api.masking import PERSONAL_IDENTIFIERS, PERSONAL_TRAITS, mask_identifier, mask_text
 from api.profile_body import masked, profile_body
 from api.schemas import EventOut, IdentifierOut, ProfileHit, ProfileOut, TimelinePage
@@ -25,7 +26,7 @@ from operational.profile_view import profile_view
 from operational.reads import ProfileReader
 from operational.search import ProfileSearch
 
-router = APIRouter(prefix="/profiles", tags=["profiles"])
+router = APIRouter(prefix="/profiles", tags=["profiles"], responses=responses(401, 403))
 ProfileId = Annotated[
     str, Path(pattern=r"^p[0-9a-f]{20}$", description="A profile id such as p0123456789abcdef0123")
 ]
@@ -48,21 +49,34 @@ def search(
     return [_hit(doc, caller) for doc in hits]
 
 
-@router.get("/lookup", response_model=ProfileOut, summary="Find the profile holding an identifier")
+@router.get(
+    "/lookup",
+    response_model=ProfileOut,
+    summary="Find the profile holding an identifier",
+    responses=responses(304, 404, e404="No profile holds this identifier"),
+)
 async def lookup(
     read: ProfileReadDep, type: LookupType, value: LookupValue, if_none_match: IfNoneMatch = None
 ) -> Response:
     try:
         doc = await read.reader.lookup(type, value)
     except ValidationError as exc:
+        # Nobody can hold what is not a valid identifier of its type: not found, saying why.
         message = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        raise HTTPException(422, f"invalid {type.value}: {message}") from None
+        detail = f"no profile holds {type.value} {value.strip()[:100]!r}: invalid {type.value}: {message}"
+        raise HTTPException(404, detail) from None
     if doc is None:
         raise HTTPException(404, f"no profile holds {type.value} {value.strip()!r}")
     return _profile_response(doc, doc["_id"], read, if_none_match)
 
 
-@router.get("/{profile_id}", response_model=ProfileOut, summary="Get a profile by id")
+@router.get(
+    "/{profile_id}",
+    response_model=ProfileOut,
+    summary="Get a profile by id",
+    responses=responses(304, 404),
+    operation_id="get_profile",
+)
 async def get_profile(
     read: ProfileReadDep, profile_id: ProfileId, if_none_match: IfNoneMatch = None
 ) -> Response:
@@ -70,7 +84,12 @@ async def get_profile(
     return _profile_response(doc, profile_id, read, if_none_match)
 
 
-@router.get("/{profile_id}/events", response_model=list[EventOut], summary="Most recent events first")
+@router.get(
+    "/{profile_id}/events",
+    response_model=list[EventOut],
+    summary="Most recent events first",
+    responses=responses(404),
+)
 def recent_events(
     reader: ReaderDep,
     caller: ReaderRole,
@@ -81,7 +100,12 @@ def recent_events(
     return [_event(e, caller) for e in reader.recent_events(doc["_id"], limit)]
 
 
-@router.get("/{profile_id}/timeline", response_model=TimelinePage, summary="Every event, newest first, paged")
+@router.get(
+    "/{profile_id}/timeline",
+    response_model=TimelinePage,
+    summary="Every event, newest first, paged",
+    responses=responses(404, e404="No such profile, or no page at this cursor"),
+)
 def timeline(
     reader: ReaderDep,
     caller: ReaderRole,
@@ -157,7 +181,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         at, _, event_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
         return datetime.fromisoformat(at), event_id
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise HTTPException(422, "cursor is not one this API returned") from None
+        raise HTTPException(404, "no page at this cursor: it is not one this API returned") from None
 
 
 def _live(reader: ProfileReader, profile_id: str) -> dict[str, Any]:

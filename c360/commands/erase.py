@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -10,11 +11,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from c360.bootstrap import open_store
+from c360.bootstrap import eraser, identity_rules, open_store
 from c360.settings import load_settings
 from ingest.events import IdentifierType
-from operational.erasure import Eraser, PersonNotFound
-from operational.identity_rules import IdentityRules
+from operational.erasure import PersonNotFound
 from operational.reads import ProfileReader, identity_key
 from operational.store import Store
 
@@ -51,12 +51,13 @@ def erase(
         raise typer.BadParameter("name the person by a profile id or by --identifier, not both")
     if not reason.strip():
         raise typer.BadParameter("say why with --reason; it is kept with the erasure", param_hint="--reason")
-    with open_store(load_settings()) as store:
-        target = profile_id or _holder(store, identifier or "")
+    settings = load_settings()
+    with open_store(settings) as store:
+        target = profile_id or _holder(store, identifier or "", identity_rules(settings).merges_key)
         if not yes and not typer.confirm(f"Erase the person of profile {target}? This cannot be undone"):
             raise typer.Abort()
         try:
-            erasure = Eraser(store).erase(target, requested_by=getpass.getuser(), reason=reason.strip())
+            erasure = eraser(settings, store).erase(target, getpass.getuser(), reason.strip())
         except PersonNotFound as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None
@@ -71,7 +72,7 @@ def erase(
     )
 
 
-def _holder(store: Store, identifier: str) -> str:
+def _holder(store: Store, identifier: str, merges_key: Callable[[str], bool]) -> str:
     type_, _, value = identifier.partition(":")
     try:
         kind = IdentifierType(type_)
@@ -83,7 +84,7 @@ def _holder(store: Store, identifier: str) -> str:
         key = identity_key(kind, value)  # normalized as ingest does
     except ValidationError as exc:
         raise typer.BadParameter(exc.errors()[0]["msg"], param_hint="--identifier") from None
-    if not IdentityRules.from_settings().merges_key(key):
+    if not merges_key(key):
         message = f"{identifier} can be shared by several people; name the person by an identifier of theirs"
         raise typer.BadParameter(message, param_hint="--identifier")
     doc = ProfileReader(store).lookup(kind, value)

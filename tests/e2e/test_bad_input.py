@@ -4,12 +4,19 @@ letter topic with its reason, its source position and its original bytes."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import pytest
 from kafka import KafkaProducer
 
+from c360 import bootstrap
 from c360.bootstrap import ingest_loop
 from c360.world import TOPIC_CLICKSTREAM, TOPIC_EMAIL, TOPIC_TRANSACTIONS, generate_world
+from ingest import consumer
+from ingest.events import CanonicalEvent
+from ingest.mappings import SourceMapping, TableMapping
+from ingest.records import DeadLetter, Skipped, SourceRecord
+from operational.writer import ApplyResult
 from tests.e2e.support import Pipeline, assert_profiles_match_ground_truth, run_until
 
 pytestmark = pytest.mark.e2e
@@ -47,7 +54,29 @@ BAD: list[tuple[str, str, bytes | None, str]] = [
         TOPIC_CLICKSTREAM,
         b'{"event_id": "e3", "cookie": "ck_1", "action": "page_view", "ts": 1, '
         b'"device": 123456789012345678901234567890}',
-        "store",
+        "invalid_event",
+    ),
+    (
+        "lone surrogate",
+        TOPIC_CLICKSTREAM,
+        b'{"event_id": "e4", "cookie": "ck_1", "action": "page_view", "ts": 1, "url": "\\ud800"}',
+        "decode",
+    ),
+    (
+        "a minute of CPU in nine bytes",
+        TOPIC_CLICKSTREAM,
+        b'{"event_id": "e5", "cookie": "ck_1", "action": "page_view", "ts": 1e1000000}',
+        "decode",
+    ),
+    (
+        "operator deep in an attribute",
+        TOPIC_CLICKSTREAM,
+        b'{"event_id": "e6", "cookie": "ck_1", "action": "page_view", "ts": 1, "device": '
+        + b"[" * 20
+        + b'{"$set": {"merged_into": "p0"}}'
+        + b"]" * 20
+        + b"}",
+        "invalid_event",
     ),
     (
         "invalid email",
@@ -95,3 +124,58 @@ def test_bad_records_dead_lettered_good_ones_all_applied_consumer_keeps_going(pi
             int(headers["c360.source.partition"]),
             int(headers["c360.source.offset"]),
         ) == (topic, partition, offset), name
+
+
+class _WriterWithABug:
+    """The real writer, failing (as a bug would) on any batch holding an event with this url."""
+
+    def __init__(self, writer: consumer.EventWriter) -> None:
+        self._writer = writer
+
+    def apply(self, events: Sequence[CanonicalEvent]) -> ApplyResult:
+        if any(e.attributes.get("url") == "/writer-bug" for e in events):
+            raise TypeError("a bug in the writer")
+        return self._writer.apply(events)
+
+
+def test_a_record_that_raises_is_an_internal_dead_letter_and_loses_no_neighbour(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last resort: an exception nobody foresaw, in translating one record or in writing one event,
+    makes that record an `internal` dead letter naming the exception; the consumer goes on, and every
+    other record of the same batches is applied."""
+    translate = consumer.translate
+
+    def translate_with_a_bug(
+        record: SourceRecord, mappings: dict[str, SourceMapping | TableMapping], max_bytes: int
+    ) -> CanonicalEvent | DeadLetter | Skipped:
+        if record.key == b"translate-bug":
+            raise ZeroDivisionError("a bug in translating")
+        return translate(record, mappings, max_bytes)
+
+    writer = bootstrap.profile_writer
+    monkeypatch.setattr(consumer, "translate", translate_with_a_bug)
+    monkeypatch.setattr(bootstrap, "profile_writer", lambda s, store: _WriterWithABug(writer(s, store)))
+    world = generate_world(people=60, events_per_person=8, seed=29)
+    half = len(world.messages) // 2
+    click = {"event_id": "bug-1", "cookie": "ck_bug", "action": "page_view", "ts": 1_767_225_600_000}
+    bugs = {
+        "translate-bug": json.dumps(click).encode(),
+        "writer-bug": json.dumps(click | {"event_id": "bug-2", "url": "/writer-bug"}).encode(),
+    }
+    pipeline.publish(world.messages[:half])
+    producer = KafkaProducer(bootstrap_servers=pipeline.settings.kafka.bootstrap_servers)
+    for key, value in bugs.items():
+        producer.send(pipeline.topic(TOPIC_CLICKSTREAM), key=key.encode(), value=value).get(timeout=10)
+    producer.close()
+    pipeline.publish(world.messages[half:])
+
+    with ingest_loop(pipeline.settings) as loop:
+        run_until(loop, lambda: loop.totals.records >= len(world.messages) + len(bugs))
+    assert (loop.totals.applied, loop.totals.dead_letters) == (len(world.messages), len(bugs))
+    assert_profiles_match_ground_truth(world, pipeline.store)
+    letters = {r.key.decode(): {k: v.decode() for k, v in r.headers} for r in pipeline.dead_letters(2)}
+    assert set(letters) == set(bugs)
+    assert letters["translate-bug"]["c360.reason"] == letters["writer-bug"]["c360.reason"] == "internal"
+    assert letters["translate-bug"]["c360.error"].startswith("ZeroDivisionError: a bug in translating")
+    assert letters["writer-bug"]["c360.error"].startswith("TypeError: a bug in the writer")

@@ -193,6 +193,7 @@ def test_operator_injection_refused_in_every_parameter_and_body(api: Api) -> Non
     assert api.get("/profiles/lookup", params={"type": "customer_id", "value[$ne]": "x"}).status_code == 422
     pid = api.profile_id(person)
     assert api.get(f"/profiles/{pid}/timeline", params={"cursor": '{"$gt":""}'}).status_code == 422
+    assert api.get(f"/profiles/{pid}/timeline", params={"cursor": "0=unVS"}).status_code == 404
     assert api.get(f"/profiles/{pid}/timeline", params={"limit": '{"$gt":0}'}).status_code == 422
     assert api.post("/ingest/webhooks/$where", b"{}").status_code in (404, 422)
     before = api.store.events.count_documents({})

@@ -54,7 +54,8 @@ def test_graph_merge_split_and_refusals(store: Store) -> None:
     assert merge["kind"] == "merge" and merge["evidence"][0] == {
         "rule": "manual merge",
         "reason": "same card",
-        "actor": "jo",
+        "actor": "development",  # the key's name (an open API's caller), whatever the header says
+        "on_behalf_of": "jo",
     }
 
     assert client.post(f"/profiles/{a}/merge", json={"other": b, "reason": "again"}).status_code == 409
