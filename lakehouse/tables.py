@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from urllib.parse import unquote
 
 import duckdb
 import polars as pl
@@ -185,7 +186,7 @@ def _register(
         con.register(view, pa.Table.from_pylist([], table.schema))
         return
     if not lake.is_local:
-        con.register(f"{view}_files", files_dataset(table, files, lake))
+        con.register(f"{view}_files", files_dataset(table, delta, lake))
         con.execute(f"CREATE VIEW {view} AS SELECT * FROM {view}_files")
         return
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
@@ -197,18 +198,38 @@ def _register(
     con.execute(f"CREATE VIEW {view} AS SELECT {columns} FROM read_parquet([{listed}], {options})")
 
 
-def files_dataset(table: Table, files: list[str], lake: Location) -> ds.Dataset:
-    """An Arrow dataset over a table's files on an object store (see the module docstring)."""
+def files_dataset(table: Table, delta: DeltaTable, lake: Location) -> ds.Dataset:
+    """An Arrow dataset over the files of `delta`'s version on an object store (see the module
+    docstring). Each file's size and partition values come from the Delta log, so opening the dataset
+    costs no request per file."""
     schema = pa.schema([f.with_type(_as_view(f.type)) for f in table.schema])
-    partitions = pa.schema([schema.field(c) for c in table.partition_by])
-    return ds.dataset(
-        [lake.arrow_path(f) for f in files],
-        schema=schema,
-        format="parquet",
-        filesystem=lake.arrow_filesystem(),
-        partitioning=ds.partitioning(partitions, flavor="hive") if table.partition_by else None,
-        partition_base_dir=lake.arrow_path(lake.child(table.name).uri),
-    )
+    actions = pa.table(delta.get_add_actions(flatten=True))
+    partitions = [actions.column(f"partition.{c}").to_pylist() for c in table.partition_by]
+    root = lake.arrow_path(lake.child(table.name).uri)
+    filesystem, parquet = lake.arrow_filesystem(), ds.ParquetFileFormat()
+    fragments = [
+        parquet.make_fragment(
+            f"{root}/{unquote(path)}",
+            filesystem,
+            _equal(table.partition_by, [values[i] for values in partitions], schema),
+            file_size=size,
+        )
+        for i, (path, size) in enumerate(
+            zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True)
+        )
+    ]
+    return ds.FileSystemDataset(fragments, schema, parquet, filesystem)
+
+
+def _equal(columns: tuple[str, ...], values: list[object], schema: pa.Schema) -> ds.Expression:
+    """What a file's partition values say of each of its rows."""
+    expression = ds.scalar(True)
+    for column, value in zip(columns, values, strict=True):
+        kind = schema.field(column).type
+        expression &= (
+            ds.field(column).is_null() if value is None else ds.field(column) == pa.scalar(value, kind)
+        )
+    return expression
 
 
 def _as_view(kind: pa.DataType) -> pa.DataType:

@@ -1,7 +1,7 @@
 """The lakehouse over a synced world: DuckDB and Polars agree with the generator's ground truth; segments
 are written back to MongoDB and shown by the API; exports suppress people without marketing consent,
 are identical on rerun and report who entered and exited; time travel and profiles as of a past time.
-On local disk, and with the lake and the exports in a bucket of an S3-protocol server."""
+(The same on an S3-protocol server, in brief: test_object_store.py.)"""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ from lakehouse.history import profile_as_of
 from lakehouse.tables import Lakehouse
 from operational.store import Store
 from sync.runner import LakeSync
-from tests.lake.conftest import ON_BOTH
 from tests.lake.support import apply, step_until_idle
 
 pytestmark = pytest.mark.integration
@@ -55,7 +54,6 @@ def _consent(world: World, person: int, granted: bool, at: datetime) -> Canonica
     )
 
 
-@ON_BOTH
 def test_lakehouse_segments_exports_and_history(
     lake_settings: Settings, lake: Location, store: Store
 ) -> None:
