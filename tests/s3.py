@@ -96,14 +96,23 @@ class S3Server:
                     client.delete_objects(Bucket=name, Delete={"Objects": keys})
             client.delete_bucket(Bucket=name)
 
-    def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
-        """Every object under `prefix`, listed and read: what a store really holds."""
-        client = self.client()
-        found = {}
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for meta in page.get("Contents", []):
-                found[meta["Key"]] = client.get_object(Bucket=bucket, Key=meta["Key"])["Body"].read()
-        return found
+
+
+def objects(storage: StorageSettings, bucket: str, prefix: str = "") -> dict[str, bytes]:
+    """Every object under `prefix`, listed and read through boto3: what the store really holds."""
+    assert storage.endpoint is not None
+    client = _client(storage.endpoint)
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for meta in page.get("Contents", []):
+            found[meta["Key"]] = client.get_object(Bucket=bucket, Key=meta["Key"])["Body"].read()
+    return found
+
+
+def _client(endpoint: str):
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=KEY, aws_secret_access_key=KEY
+    )
 
 
 @dataclass

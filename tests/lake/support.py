@@ -7,6 +7,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -18,6 +19,7 @@ from operational.store import Store
 from operational.writer import ProfileWriter
 from sync.delta_target import open_table
 from sync.tables import ALL_TABLES
+from tests.s3 import objects
 
 
 def sync_env(settings: Settings, **lake: str) -> dict[str, str]:
@@ -52,6 +54,18 @@ def read(lake: Location, table: str, columns: list[str] | None = None) -> pa.Tab
     """The whole table through delta-rs's own scan (never the exit-aborting pyarrow dataset path)."""
     scan = open_table(lake.child(table)).scan(columns=columns)
     return pa.RecordBatchReader.from_stream(scan).read_all()
+
+
+def every_object(settings: Settings) -> dict[str, bytes]:
+    """Every object under lake.path, listed and read without c360's storage code: the files below a
+    local directory, or the bucket's objects under the prefix through boto3."""
+    lake = str(settings.lake.path)
+    if not lake.startswith("s3://"):
+        root = Path(lake)
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    bucket, _, prefix = lake.removeprefix("s3://").partition("/")
+    found = objects(settings.lake.storage, bucket, prefix.rstrip("/") + "/")
+    return {key.removeprefix(prefix.rstrip("/") + "/"): data for key, data in found.items()}
 
 
 def commits(lake: Location) -> int:
