@@ -5,7 +5,10 @@ number) and, in the commit info, the checkpoint reached: the change-stream resum
 last change (or the snapshot's progress). Reading the table back therefore says exactly which changes
 it holds, so a sync killed at any moment resumes after the last commit and writes nothing twice.
 delta-rs records but does not enforce increasing versions, so `commit` refuses to write unless the
-table's transaction version is still the one this process last saw.
+table's transaction version is still the one this process last saw. Between that check and the commit
+another sync could still commit; delta-rs then refuses this commit (a concurrent transaction of the same
+application id: `ConcurrentSyncError`), while a commit of any other writer, which does not touch the
+sync's rows, is retried as the next log version.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import pyarrow as pa
 from bson import json_util
 from bson.timestamp import Timestamp
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from c360.storage import Location
 from sync.tables import Table
@@ -181,7 +184,10 @@ class DeltaTarget:
             custom_metadata={META_KEY: checkpoint.to_json()},
             app_transactions=[Transaction(self.app_id, checkpoint.batch)],
         )
-        write(props)
+        try:
+            write(props)
+        except CommitFailedError as exc:  # delta-rs: a commit of the same app id overtook this one
+            raise ConcurrentSyncError(f"{self.path}: another writer committed first: {exc}") from exc
         self._batch = checkpoint.batch
 
     def _write(self, rows: pa.Table, props: CommitProperties) -> None:

@@ -103,7 +103,7 @@ def run(
             with lake_sync(settings, on_commit=show) as sync:
                 sync.run(stop)
         except (LakeLeased, LeaseLost, UnsafeStore) as exc:
-            console.print(f"c360 sync run: {exc}", style="red", markup=False, highlight=False)
+            console.print(f"c360 sync run: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
     console.print(totals.render(time.monotonic() - started))
 
