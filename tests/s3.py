@@ -97,7 +97,6 @@ class S3Server:
             client.delete_bucket(Bucket=name)
 
 
-
 def objects(storage: StorageSettings, bucket: str, prefix: str = "") -> dict[str, bytes]:
     """Every object under `prefix`, listed and read through boto3: what the store really holds."""
     assert storage.endpoint is not None
