@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_FILE = Path("c360.toml")
@@ -108,6 +108,12 @@ class LakeSettings(_Section):
     segments_file: Path = Path("segments.yaml")
     # A local directory or an object-store URI, reached with `storage` like the lake.
     exports_path: str = ".c360/exports"
+
+    @field_validator("path", "exports_path", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        """A `Path` given in code is a local directory like any other."""
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
 
 class ApiKeySettings(_Section):
