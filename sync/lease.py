@@ -124,10 +124,13 @@ class LakeLease:
             log.warning("%s ignores conditional writes: nothing stops a second writer", lake)
         me = Holder.me(uuid.uuid4().hex)
         newest = _newest(lake)
-        if newest is not None:
-            generation, holder = newest
-            if not holder.released:
-                _check_gone(lake, generation, holder, seconds, sleep)
+        if newest is not None and not newest[1].released:
+            _check_gone(lake, *newest, seconds, sleep)
+            latest = _newest(lake)  # what came after it while we watched: a release, or a faster sync
+            if latest is not None and latest[0] != newest[0]:
+                if not latest[1].released:
+                    raise LakeLeased(f"{lake} was taken by {latest[1].describe()} while this sync waited")
+                newest = latest
         taken = cls(lake, (newest[0] if newest else 0), me, seconds)
         if not taken._create(taken._generation + 1):
             raise LakeLeased(f"{lake}: another sync took the lake while this one started")

@@ -85,3 +85,15 @@ def test_a_holder_overtaken_learns_it_at_its_next_renewal(tmp_path: Path) -> Non
         lease.check()
     lease.release()  # a lost lease is not released over the new holder's
     assert _generations(lake)[-1]["owner"] == "usurper"
+
+
+def test_a_lake_released_while_a_newcomer_watches_is_taken_at_once(tmp_path: Path) -> None:
+    lake = Location(str(tmp_path))
+    elsewhere = replace(Holder.me("remote"), host="another-machine")
+    _write(lake, 1, elsewhere)
+    threading.Timer(0.3, _write, (lake, 2, replace(elsewhere, released=True))).start()
+    started = time.monotonic()
+    lease = LakeLease.acquire(lake, seconds=10)
+    assert time.monotonic() - started < 5
+    assert [g["owner"] for g in _generations(lake)] == ["remote", "remote", lease._holder.owner]
+    lease.release()
