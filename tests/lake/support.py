@@ -74,12 +74,14 @@ def commits(lake: Location) -> int:
     return sum(1 for log in logs for name in log if name.endswith(".json"))
 
 
-def step_until_idle(step: Callable[[], None], commits: Callable[[], int], idle_s: float = 1.5) -> None:
+def step_until_idle(
+    step: Callable[[], None], commits: Callable[[], int], idle_s: float = 1.5, timeout_s: float = 120
+) -> None:
     """Step the sync until no commit happened for `idle_s` seconds (everything written is synced)."""
     seen, since = commits(), time.monotonic()
-    deadline = since + 120
+    deadline = since + timeout_s
     while time.monotonic() - since < idle_s:
-        assert time.monotonic() < deadline, "the sync did not settle in 120 s"
+        assert time.monotonic() < deadline, f"the sync did not settle in {timeout_s:.0f} s"
         step()
         if commits() != seen:
             seen, since = commits(), time.monotonic()
