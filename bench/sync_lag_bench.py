@@ -83,7 +83,7 @@ def main(
         work = Path(tmp)
         with _servers(work, None, None, None) as (uri, _kafka):
             settings = load_settings(
-                mongo={"uri": uri, "database": "bench_sync"}, lake={"path": work / "lake"}
+                mongo={"uri": uri, "database": "bench_sync"}, lake={"path": str(work / "lake")}
             )
             store = Store.open(uri, settings.mongo.database)
             try:

@@ -21,6 +21,7 @@ from api.webhooks import WebhookIngest
 from c360.kafka_clients import client_config
 from c360.publish import ensure_topics
 from c360.settings import ApiKeySettings, Settings, read_secret_file
+from c360.storage import Location, location
 from ingest.consumer import BatchOutcome, IngestLoop
 from ingest.deadletter import DeadLetterSink
 from ingest.mappings import SourceMapping, load_mapping_file
@@ -216,29 +217,40 @@ def _key_digest(key: ApiKeySettings) -> bytes:
     return digest(key.key.get_secret_value())
 
 
+def lake_location(settings: Settings) -> Location:
+    """lake.path, local or on an object store, with lake.storage's options (and the AWS_* variables)."""
+    return location(settings.lake.path, settings.lake.storage)
+
+
 @contextmanager
 def lake_sync(settings: Settings, on_commit: OnCommit = lambda _: None) -> Iterator[LakeSync]:
-    """The change-stream sync from the configured MongoDB into the Delta tables under lake.path."""
+    """The change-stream sync from the configured MongoDB into the Delta tables under lake.path, holding
+    the lake's lease until it ends."""
     with open_store(settings) as store:
-        yield LakeSync(store, settings.lake, on_commit)
+        sync = LakeSync(store, settings.lake, on_commit)
+        try:
+            yield sync
+        finally:
+            sync.release()
 
 
 def reconcile_lake(settings: Settings) -> ReconcileReport:
     """Profiles recomputed from the lake's events, diffed against the configured MongoDB."""
     with open_store(settings) as store:
-        return reconcile(Lakehouse(settings.lake.path).duckdb(), store)
+        return reconcile(Lakehouse(lake_location(settings)).duckdb(), store)
 
 
 def apply_segments(settings: Settings) -> WritebackResult:
     """Evaluate the segments file now and write each live profile's membership to MongoDB."""
     segments = load_segment_file(settings.lake.segments_file).segments
     with open_store(settings) as store:
-        return write_memberships(Lakehouse(settings.lake.path).duckdb(), segments, store)
+        return write_memberships(Lakehouse(lake_location(settings)).duckdb(), segments, store)
 
 
 def export_day(settings: Settings, day: date) -> ExportResult:
     """Every segment's audience as of the end of `day` (UTC), under lake.exports_path/<day>/."""
     segments = load_segment_file(settings.lake.segments_file).segments
     end = datetime.combine(day + timedelta(days=1), time(), UTC)
-    lake = Lakehouse(settings.lake.path, as_of=end, travel=end <= datetime.now(UTC))
-    return export_segments(lake.duckdb(), segments, day, settings.lake.exports_path)
+    lake = Lakehouse(lake_location(settings), as_of=end, travel=end <= datetime.now(UTC))
+    exports = location(settings.lake.exports_path, settings.lake.storage)
+    return export_segments(lake.duckdb(), segments, day, exports)

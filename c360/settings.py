@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import quote_plus, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_FILE = Path("c360.toml")
@@ -122,11 +122,30 @@ class LocalServerSettings(_Section):
     tansu_path: Path | None = None
 
 
+class StorageSettings(_Section):
+    """How to reach an object store: ignored for a local path. A field left empty falls back to the
+    standard environment variable beside it (c360/storage.py reads them), then to the store's default."""
+
+    # http://127.0.0.1:9000 for MinIO or a local test server; none for AWS S3. AWS_ENDPOINT_URL
+    endpoint: str | None = None
+    region: str | None = None  # AWS_REGION, then AWS_DEFAULT_REGION
+    access_key_id: str | None = None  # AWS_ACCESS_KEY_ID
+    secret_access_key: SecretStr | None = None  # AWS_SECRET_ACCESS_KEY
+    session_token: SecretStr | None = None  # AWS_SESSION_TOKEN
+    allow_http: bool | None = None  # AWS_ALLOW_HTTP: plain http, for a local server only
+    # bucket.endpoint/key instead of endpoint/bucket/key (path style, which MinIO and moto expect).
+    virtual_hosted_style: bool | None = None  # AWS_VIRTUAL_HOSTED_STYLE_REQUEST
+    # Any other option of delta-rs's object store, passed as is (google_service_account, azure_...).
+    options: dict[str, str] = Field(default_factory=dict)
+
+
 class LakeSettings(_Section):
     """The Delta Lake side: where tables live, how the sync batches, where segments and exports are."""
 
-    # One directory per Delta table (profile_changes, profiles_current, identity_changes, events).
-    path: Path = Path(".c360/lake")
+    # One directory per Delta table (profile_changes, profiles_current, identity_changes, events): a local
+    # directory or an object-store URI (s3://bucket/prefix; gs://, az://, abfss:// passed to delta-rs).
+    path: str = ".c360/lake"
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     # A micro-batch closes at this many changes or this long after its first change, whichever is first
     # (a quarter of it when the stream has nothing more ready: caught up, commits follow changes closely).
     batch_size: int = Field(5_000, ge=1, le=100_000)
@@ -141,8 +160,21 @@ class LakeSettings(_Section):
     history_retention_hours: int = Field(168, ge=MIN_HISTORY_RETENTION_HOURS)
     # Application-transaction id in the Delta log; two syncs writing one lake must not share it.
     app_id: str = "c360-sync"
+    # The sync holds the lake's lease (sync/lease.py), renewing it every third of this; a sync started
+    # elsewhere waits this long for a renewal before it takes over from one that stopped renewing.
+    lease_seconds: float = Field(15.0, ge=1, le=600)
+    # The sync refuses a store that ignores conditional writes (If-None-Match), on which two writers can
+    # overwrite each other's Delta commits. True runs on it anyway, with a warning: one writer only.
+    allow_store_without_conditional_put: bool = False
     segments_file: Path = Path("segments.yaml")
-    exports_path: Path = Path(".c360/exports")
+    # A local directory or an object-store URI, reached with `storage` like the lake.
+    exports_path: str = ".c360/exports"
+
+    @field_validator("path", "exports_path", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        """A `Path` given in code is a local directory like any other."""
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
 
 class ApiKeySettings(_Section):

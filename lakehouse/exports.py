@@ -1,9 +1,10 @@
 """Nightly segment exports: each segment's audience as Parquet and CSV plus a manifest, for one date.
 
 `<exports_path>/<date>/<segment>.parquet|.csv` and `manifest.json` (row counts, SHA-256 of every file,
-members entered and exited since the previous export on disk). The lake is read as of the end of the
-date (Delta time travel), rows are sorted and files carry no run time, so rerunning a past date writes
-byte-identical files. Marketing segments drop members without marketing consent (see segments.py).
+members entered and exited since the previous export there), on local disk or an object store. The
+lake is read as of the end of the date (Delta time travel), rows are sorted and files carry no run
+time, so rerunning a past date writes byte-identical files. Marketing segments drop members without
+marketing consent (see segments.py).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lakehouse.files import write_table
+from c360.storage import Location
+from lakehouse.files import encode
 from lakehouse.segments import Segment, audience_sql, members_sql
 
 MANIFEST = "manifest.json"
@@ -34,15 +36,14 @@ ORDER BY a.profile_id
 
 @dataclass(frozen=True)
 class ExportResult:
-    directory: Path
+    directory: Location
     manifest: dict[str, Any]
 
 
 def export_segments(
-    con: duckdb.DuckDBPyConnection, segments: list[Segment], day: date, root: Path
+    con: duckdb.DuckDBPyConnection, segments: list[Segment], day: date, root: Location
 ) -> ExportResult:
-    out = root / day.isoformat()
-    out.mkdir(parents=True, exist_ok=True)
+    out = root.child(day.isoformat())
     previous = _previous_export(root, day)
     entries = []
     for segment in segments:
@@ -50,11 +51,11 @@ def export_segments(
         members = _count(con, members_sql(segment))
         files = {}
         for suffix in ("parquet", "csv"):
-            path = out / f"{segment.name}.{suffix}"
-            write_table(rows, path, suffix)
-            files[suffix] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            name, data = f"{segment.name}.{suffix}", encode(rows, suffix)
+            out.write(name, data)
+            files[suffix] = {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
         now_ids = set(rows.column("profile_id").to_pylist())
-        before = _ids(previous / f"{segment.name}.parquet") if previous else None
+        before = _ids(root, previous, f"{segment.name}.parquet") if previous else None
         entries.append(
             {
                 "segment": segment.name,
@@ -68,10 +69,10 @@ def export_segments(
         )
     manifest = {
         "date": day.isoformat(),
-        "previous_export": previous.name if previous else None,
+        "previous_export": previous,
         "segments": entries,
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    out.write(MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return ExportResult(out, manifest)
 
 
@@ -80,12 +81,16 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(count)
 
 
-def _previous_export(root: Path, day: date) -> Path | None:
-    earlier = sorted(p for p in root.glob("*/" + MANIFEST) if p.parent.name < day.isoformat())
-    return earlier[-1].parent if earlier else None
+def _previous_export(root: Location, day: date) -> str | None:
+    """The latest date before `day` whose export finished (its manifest is written last)."""
+    earlier = [d for d in root.directories() if d < day.isoformat()]
+    return next((d for d in reversed(earlier) if root.exists(f"{d}/{MANIFEST}")), None)
 
 
-def _ids(path: Path) -> set[str] | None:
-    if not path.exists():
+def _ids(root: Location, directory: str, name: str) -> set[str] | None:
+    try:
+        data = root.read(f"{directory}/{name}")
+    except FileNotFoundError:
         return None
-    return set(pq.read_table(path, columns=["profile_id"]).column("profile_id").to_pylist())
+    ids = pq.read_table(pa.BufferReader(data), columns=["profile_id"]).column("profile_id")
+    return set(ids.to_pylist())

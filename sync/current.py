@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable
 
-from sync.delta_target import DeltaTarget
+from c360.storage import Location
+from sync.delta_target import DeltaTarget, open_table
 from sync.tables import Table
 
 
 class CurrentTable:
-    def __init__(self, changes_path: Path, changes: Table, current: DeltaTarget) -> None:
-        self._changes = DeltaTable(str(changes_path))  # its own object: the stream commits to its own
+    def __init__(self, changes_path: Location, changes: Table, current: DeltaTarget) -> None:
+        self._changes = open_table(changes_path)  # its own object: the stream commits to its own
         self._schema = changes.schema
         self._key = changes.key
         self._current = current

@@ -5,7 +5,10 @@ number) and, in the commit info, the checkpoint reached: the change-stream resum
 last change (or the snapshot's progress). Reading the table back therefore says exactly which changes
 it holds, so a sync killed at any moment resumes after the last commit and writes nothing twice.
 delta-rs records but does not enforce increasing versions, so `commit` refuses to write unless the
-table's transaction version is still the one this process last saw.
+table's transaction version is still the one this process last saw. Between that check and the commit
+another sync could still commit; delta-rs then refuses this commit (a concurrent transaction of the same
+application id: `ConcurrentSyncError`), while a commit of any other writer, which does not touch the
+sync's rows, is retried as the next log version.
 """
 
 from __future__ import annotations
@@ -14,15 +17,15 @@ import logging
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from bson import json_util
 from bson.timestamp import Timestamp
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from c360.storage import Location
 from sync.tables import Table
 
 log = logging.getLogger(__name__)
@@ -62,9 +65,9 @@ STATS_COLUMNS = "delta.dataSkippingStatsColumns"
 
 
 class DeltaTarget:
-    def __init__(self, root: Path, table: Table, app_id: str) -> None:
+    def __init__(self, root: Location, table: Table, app_id: str) -> None:
         self.table = table
-        self.path = root / table.name
+        self.path = root.child(table.name)
         self.app_id = app_id
         self._dt = self._open()
         self._batch = self._dt.transaction_version(app_id) or 0
@@ -160,7 +163,7 @@ class DeltaTarget:
 
     def _compact(self) -> None:
         try:
-            DeltaTable(str(self.path)).optimize.compact()
+            open_table(self.path).optimize.compact()
         except DeltaError as exc:
             log.warning("%s: compaction skipped: %s", self.path, exc)
 
@@ -181,7 +184,10 @@ class DeltaTarget:
             custom_metadata={META_KEY: checkpoint.to_json()},
             app_transactions=[Transaction(self.app_id, checkpoint.batch)],
         )
-        write(props)
+        try:
+            write(props)
+        except CommitFailedError as exc:  # delta-rs: a commit of the same app id overtook this one
+            raise ConcurrentSyncError(f"{self.path}: another writer committed first: {exc}") from exc
         self._batch = checkpoint.batch
 
     def _write(self, rows: pa.Table, props: CommitProperties) -> None:
@@ -190,20 +196,27 @@ class DeltaTarget:
     def _open(self) -> DeltaTable:
         stats = {STATS_COLUMNS: ",".join(self.table.stats_columns)}
         try:
-            dt = DeltaTable(str(self.path))
+            dt = open_table(self.path)
         except TableNotFoundError:
-            self.path.mkdir(parents=True, exist_ok=True)
+            if self.path.is_local:
+                self.path.path.mkdir(parents=True, exist_ok=True)
             return DeltaTable.create(
-                str(self.path),
+                self.path.uri,
                 self.table.schema,
                 mode="ignore",
                 partition_by=list(self.table.partition_by) or None,
                 name=self.table.name,
                 configuration=stats,
+                storage_options=dict(self.path.options) or None,
             )
         if dt.metadata().configuration.get(STATS_COLUMNS) != stats[STATS_COLUMNS]:
             dt.alter.set_table_properties(stats)  # a table from before: files written from now on comply
         return dt
+
+
+def open_table(at: Location) -> DeltaTable:
+    """The Delta table at `at`, local or on an object store; TableNotFoundError when there is none."""
+    return DeltaTable(at.uri, storage_options=dict(at.options) or None)
 
 
 def key_in(column: str, keys: Collection[str]) -> str:

@@ -28,6 +28,7 @@ from c360.collector import settle_heap
 from c360.orphans import die_with_parent
 from c360.process_name import set_process_name
 from c360.settings import LakeSettings
+from c360.storage import Location
 from operational.store import Store
 from sync.share import Share, ShareSync
 from sync.stream import OnCommit
@@ -44,6 +45,7 @@ class Job:
     uri: str  # the parent's store's (a client never crosses processes)
     database: str
     settings: LakeSettings
+    lake: Location
     expect: dict[str, int]  # the batches the parent saw in each of the share's tables
     parent: int
 
@@ -110,7 +112,7 @@ def _work(conn: Connection, job: Job) -> None:
         store = Store.open(job.uri, job.database)
         try:
             share = ShareSync(
-                job.share, store.db, job.settings, lambda r: send(("commit", r)), expect=job.expect
+                job.share, store.db, job.settings, job.lake, lambda r: send(("commit", r)), expect=job.expect
             )
             settle_heap()
             share.follow(stop)

@@ -14,9 +14,11 @@ import os
 import threading
 
 from c360.settings import LakeSettings
+from c360.storage import location
 from operational.store import Store
 from sync import metrics
 from sync.convert import event_row, identity_row, profile_row
+from sync.lease import LakeLease, LeaseLost
 from sync.processes import Job, run_workers
 from sync.share import Share, ShareSync
 from sync.stream import BatchReport, OnCommit, StreamSpec
@@ -35,22 +37,43 @@ class LakeSync:
         self._store = store
         self._settings = settings
         self._on_commit = on_commit
-        self.shares = [ShareSync(share, store.db, settings, self._report) for share in SHARES]
+        self.lake = location(settings.path, settings.storage)
+        self._stops: list[threading.Event] = []
+        self._lease = LakeLease.acquire(
+            self.lake, settings.lease_seconds, settings.allow_store_without_conditional_put
+        )
+        try:
+            self.shares = [ShareSync(s, store.db, settings, self.lake, self._report) for s in SHARES]
+        except BaseException:
+            self._lease.release()
+            raise
+        self._lease.keep(on_lost=self._lost)
 
     def step(self) -> None:
         """A little work on every share in turn, in the caller's thread."""
+        self._lease.check()
         for share in self.shares:
             share.step()
 
     def close(self) -> None:
-        """Commit what each stream has buffered, stop reading and bring profiles_current up to date."""
-        for share in self.shares:
-            share.close()
+        """Commit what each stream has buffered, stop reading, bring profiles_current up to date and
+        hand the lake back."""
+        try:
+            self._lease.check()
+            for share in self.shares:
+                share.close()
+        finally:
+            self._lease.release()
+
+    def release(self) -> None:
+        """Hand the lake back without committing anything more (after `run`, or to abandon this sync)."""
+        self._lease.release()
 
     def run(self, stop: threading.Event) -> None:
         """Until `stop` is set, one process per share; then each commits what it has buffered and
         profiles_current catches up. A worker that fails stops the others and its exception is raised
-        here. After `run`, this object's own shares are out of date: use a new `LakeSync`."""
+        here; so is `LeaseLost` if another sync took the lake over meanwhile. After `run`, this object's own
+        shares are out of date and the lake is handed back: use a new `LakeSync`."""
         if self._store.uri is None:
             raise ValueError("the sync's workers need a store opened from a URI (Store.open)")
         jobs = [
@@ -59,12 +82,24 @@ class LakeSync:
                 uri=self._store.uri,
                 database=self._store.db.name,
                 settings=self._settings,
+                lake=self.lake,
                 expect=share.batches(),
                 parent=os.getpid(),
             )
             for spec, share in zip(SHARES, self.shares, strict=True)
         ]
-        run_workers(jobs, self._report, stop)
+        self._stops.append(stop)
+        try:
+            self._lease.check()
+            run_workers(jobs, self._report, stop)
+            self._lease.check()
+        finally:
+            self._lease.release()
+
+    def _lost(self, _: LeaseLost) -> None:
+        """Another sync took the lake over: stop (its commits and ours are kept apart by the Delta log)."""
+        for stop in self._stops:
+            stop.set()
 
     def _report(self, commit: BatchReport) -> None:
         metrics.record(commit)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pymongo.database import Database
 
 from c360.settings import LakeSettings
+from c360.storage import Location
 from sync.current import CurrentTable
 from sync.delta_target import ConcurrentSyncError, DeltaTarget
 from sync.stream import CollectionSync, OnCommit, StreamSpec
@@ -40,12 +41,14 @@ class ShareSync:
         share: Share,
         db: Database,
         settings: LakeSettings,
+        lake: Location,
         on_commit: OnCommit,
         expect: dict[str, int] | None = None,
     ) -> None:
-        """`expect`: the batches another object of this share saw (`batches()`); a table that has moved
-        on since was written by someone else, and this share refuses to start."""
-        root, app = settings.path, settings.app_id
+        """`lake`: where settings.path points (c360.storage.location). `expect`: the batches another
+        object of this share saw (`batches()`); a table that has moved on since was written by someone
+        else, and this share refuses to start."""
+        root, app = lake, settings.app_id
         self._settings = settings
         self.targets = [DeltaTarget(root, share.spec.table, app)]
         if share.current is not None:

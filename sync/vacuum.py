@@ -16,34 +16,28 @@ deleting them needs no commit.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
-from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from c360.storage import Location
+from sync.delta_target import open_table
 from sync.tables import ALL_TABLES
 
 
-def vacuum_tables(root: Path, retention_hours: int) -> Iterator[tuple[str, int | None]]:
+def vacuum_tables(root: Location, retention_hours: int) -> Iterator[tuple[str, int | None]]:
     """Vacuum each table under `root`, yielding its name and the files removed (None: no table yet).
 
     The caller enforces a floor (c360.settings.MIN_HISTORY_RETENTION_HOURS); 0, for tests, removes
     every file the latest versions do not read."""
     for table in ALL_TABLES:
-        path = root / table.name
+        path = root.child(table.name)
         try:
-            delta = DeltaTable(str(path))
+            delta = open_table(path)
         except TableNotFoundError:
             yield table.name, None
             continue
         plan = delta.vacuum(
             retention_hours=retention_hours, dry_run=True, enforce_retention_duration=False, full=True
         )
-        removed = 0
-        for name in plan:
-            try:
-                (path / name).unlink()
-                removed += 1
-            except FileNotFoundError:  # another vacuum was first
-                pass
-        yield table.name, removed
+        # False: another vacuum was first (an object store answers True all the same)
+        yield table.name, sum(path.delete(name) for name in plan)

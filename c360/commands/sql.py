@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from c360.bootstrap import lake_location
 from c360.settings import load_settings
 from lakehouse.files import Format, write_table
 from lakehouse.results import LazyResult
@@ -37,7 +38,7 @@ def sql(
 
         c360 sql "SELECT * FROM profiles WHERE stat_amount(stats, 'order') > 500" --format parquet
     """
-    rows = LazyResult(Lakehouse(load_settings().lake.path).duckdb(), query).to_arrow()
+    rows = LazyResult(Lakehouse(lake_location(load_settings())).duckdb(), query).to_arrow()
     if format is not None:
         path = output or Path(f"result.{format}")
         write_table(rows, path, format)

@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from c360.bootstrap import lake_sync
+from c360.bootstrap import lake_location, lake_sync
 from c360.progress import progress_bar
 from c360.service import start_service
 from c360.settings import MIN_HISTORY_RETENTION_HOURS, load_settings
+from sync.lease import LakeLeased, LeaseLost, UnsafeStore
 from sync.stream import BatchReport
 from sync.tables import ALL_TABLES
 from sync.vacuum import vacuum_tables
@@ -70,12 +71,21 @@ def run(
 
     Exactly once: every commit carries its resume token, so a killed sync resumes where its last commit
     ended. The first start (and a start after MongoDB lost the stream's history) copies the collections
-    as a new epoch. Run one sync per lake.
+    as a new epoch.
+
+    One sync per lake: the sync holds a lease in the lake (`_c360/sync-lease/`), and a second one
+    pointed at the same lake exits with an error naming the first. On an object store the sync first
+    checks that the store honours conditional writes (If-None-Match), and refuses one that does not
+    unless lake.allow_store_without_conditional_put is set.
 
     Example:
 
         C360_MONGO__URI=mongodb://mongo:27017/?replicaSet=rs0 C360_LAKE__PATH=/data/lake \\
         c360 sync run --metrics-port 9361
+
+    On S3 (credentials from the usual AWS_* variables, or lake.storage):
+
+        C360_LAKE__PATH=s3://my-bucket/c360/lake AWS_REGION=eu-west-1 c360 sync run
     """
     stop = start_service(metrics_port)
     settings = load_settings()
@@ -89,8 +99,12 @@ def run(
             if not quiet:
                 live.update(totals.render(time.monotonic() - started))
 
-        with lake_sync(settings, on_commit=show) as sync:
-            sync.run(stop)
+        try:
+            with lake_sync(settings, on_commit=show) as sync:
+                sync.run(stop)
+        except (LakeLeased, LeaseLost, UnsafeStore) as exc:
+            console.print(f"c360 sync run: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
     console.print(totals.render(time.monotonic() - started))
 
 
@@ -124,7 +138,7 @@ def vacuum(
             "committed yet would be deleted",
             param_hint="--retention-hours",
         )
-    lake = settings.lake.path
+    lake = lake_location(settings)
     console.print(f"vacuuming {lake}, keeping {hours:,} hours of history")
     removed: dict[str, int | None] = {}
     with progress_bar(unit="tables") as bar:

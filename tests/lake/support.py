@@ -11,24 +11,36 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from deltalake import DeltaTable
 
 from c360.settings import Settings
+from c360.storage import Location
 from ingest.events import CanonicalEvent
 from operational.store import Store
 from operational.writer import ProfileWriter
+from sync.delta_target import open_table
+from sync.tables import ALL_TABLES
+from tests.s3 import objects
 
 
 def sync_env(settings: Settings, **lake: str) -> dict[str, str]:
     """The environment of a `c360 sync run` subprocess on the test's MongoDB and lake; `lake` sets more
     of the lake's settings (batch_size="200" is C360_LAKE__BATCH_SIZE=200)."""
+    storage = settings.lake.storage.model_dump(exclude_none=True, exclude={"options"})
     return {
         **os.environ,
         "C360_MONGO__URI": settings.mongo.uri,
         "C360_MONGO__DATABASE": settings.mongo.database,
         "C360_LAKE__PATH": str(settings.lake.path),
+        **{f"C360_LAKE__STORAGE__{name.upper()}": _env(value) for name, value in storage.items()},
         **{f"C360_LAKE__{name.upper()}": value for name, value in lake.items()},
     }
+
+
+def _env(value: Any) -> str:
+    """A setting as an environment variable's text: secrets revealed, booleans in lower case."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value.get_secret_value() if hasattr(value, "get_secret_value") else value)
 
 
 def apply(store: Store, events: Sequence[CanonicalEvent], batch: int, pause_s: float = 0.0) -> None:
@@ -38,23 +50,44 @@ def apply(store: Store, events: Sequence[CanonicalEvent], batch: int, pause_s: f
         time.sleep(pause_s)
 
 
-def read(lake: Path, table: str, columns: list[str] | None = None) -> pa.Table:
+def read(lake: Location, table: str, columns: list[str] | None = None) -> pa.Table:
     """The whole table through delta-rs's own scan (never the exit-aborting pyarrow dataset path)."""
-    return pa.RecordBatchReader.from_stream(DeltaTable(str(lake / table)).scan(columns=columns)).read_all()
+    scan = open_table(lake.child(table)).scan(columns=columns)
+    return pa.RecordBatchReader.from_stream(scan).read_all()
 
 
-def step_until_idle(step: Callable[[], None], commits: Callable[[], int], idle_s: float = 1.5) -> None:
+def every_object(settings: Settings) -> dict[str, bytes]:
+    """Every object under lake.path, listed and read without c360's storage code: the files below a
+    local directory, or the bucket's objects under the prefix through boto3."""
+    lake = str(settings.lake.path)
+    if not lake.startswith("s3://"):
+        root = Path(lake)
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    bucket, _, prefix = lake.removeprefix("s3://").partition("/")
+    found = objects(settings.lake.storage, bucket, prefix.rstrip("/") + "/")
+    return {key.removeprefix(prefix.rstrip("/") + "/"): data for key, data in found.items()}
+
+
+def commits(lake: Location) -> int:
+    """Commit files across the lake's Delta logs: counting them needs no Delta reader."""
+    logs = (lake.list(f"{table.name}/_delta_log/") for table in ALL_TABLES)
+    return sum(1 for log in logs for name in log if name.endswith(".json"))
+
+
+def step_until_idle(
+    step: Callable[[], None], commits: Callable[[], int], idle_s: float = 1.5, timeout_s: float = 120
+) -> None:
     """Step the sync until no commit happened for `idle_s` seconds (everything written is synced)."""
     seen, since = commits(), time.monotonic()
-    deadline = since + 120
+    deadline = since + timeout_s
     while time.monotonic() - since < idle_s:
-        assert time.monotonic() < deadline, "the sync did not settle in 120 s"
+        assert time.monotonic() < deadline, f"the sync did not settle in {timeout_s:.0f} s"
         step()
         if commits() != seen:
             seen, since = commits(), time.monotonic()
 
 
-def assert_delta_holds_every_change_once(store: Store, lake: Path, epoch: int = 0) -> None:
+def assert_delta_holds_every_change_once(store: Store, lake: Location, epoch: int = 0) -> None:
     """Independent of the sync's own bookkeeping: MongoDB's documents say what Delta must hold.
 
     events: every stored event exactly once. identity_changes: every merge record exactly once.

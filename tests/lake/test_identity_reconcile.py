@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from c360.settings import Settings
+from c360.storage import Location
 from c360.world import generate_world
 from c360.world_events import world_events
 from ingest.events import build_event
@@ -23,7 +24,9 @@ from tests.lake.support import apply, step_until_idle
 pytestmark = pytest.mark.integration
 
 
-def test_reconcile_is_clean_after_merges_and_splits(lake_settings: Settings, store: Store) -> None:
+def test_reconcile_is_clean_after_merges_and_splits(
+    lake_settings: Settings, lake: Location, store: Store
+) -> None:
     world = generate_world(people=120, events_per_person=10, seed=71)
     events = world_events(world)
     apply(store, events, batch=200)
@@ -55,14 +58,10 @@ def test_reconcile_is_clean_after_merges_and_splits(lake_settings: Settings, sto
     reports: list[BatchReport] = []
     sync = LakeSync(store, lake_settings.lake, reports.append)
     step_until_idle(sync.step, lambda: len(reports))
-    report = reconcile(Lakehouse(lake_settings.lake.path).duckdb(), store)
+    report = reconcile(Lakehouse(lake).duckdb(), store)
     live = store.profiles.count_documents({"merged_into": {"$exists": False}})
     assert (report.profiles_checked, dict(report.drift)) == (live, {}), report.examples
-    kinds = (
-        Lakehouse(lake_settings.lake.path)
-        .duckdb()
-        .sql("SELECT kind, count(*) FROM identity_changes GROUP BY 1")
-    )
+    kinds = Lakehouse(lake).duckdb().sql("SELECT kind, count(*) FROM identity_changes GROUP BY 1")
     counts = dict(kinds.fetchall())
     assert counts["split"] == 2 and counts["merge"] == store.identity_events.count_documents(
         {"kind": "merge"}

@@ -1,15 +1,17 @@
 """The lakehouse over a synced world: DuckDB and Polars agree with the generator's ground truth; segments
 are written back to MongoDB and shown by the API; exports suppress people without marketing consent,
-are identical on rerun and report who entered and exited; time travel and profiles as of a past time."""
+are identical on rerun and report who entered and exited; time travel and profiles as of a past time.
+(The same on an S3-protocol server, in brief: test_object_store.py.)"""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from fastapi.testclient import TestClient
@@ -17,6 +19,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from c360.bootstrap import apply_segments, export_day, reconcile_lake
 from c360.settings import Settings
+from c360.storage import Location
 from c360.world import World, generate_world
 from c360.world_events import world_events
 from ingest.events import CanonicalEvent, build_event
@@ -51,7 +54,9 @@ def _consent(world: World, person: int, granted: bool, at: datetime) -> Canonica
     )
 
 
-def test_lakehouse_segments_exports_and_history(lake_settings: Settings, store: Store) -> None:
+def test_lakehouse_segments_exports_and_history(
+    lake_settings: Settings, lake: Location, store: Store
+) -> None:
     world = generate_world(people=400, events_per_person=10, seed=63)
     bank = [p.index for p in world.people if not p.web_only]
     t0 = world.now
@@ -68,8 +73,7 @@ def test_lakehouse_segments_exports_and_history(lake_settings: Settings, store: 
     assert probe is not None
 
     # DuckDB and Polars over the same views agree with the ground truth.
-    lake = Lakehouse(lake_settings.lake.path)
-    con = lake.duckdb()
+    con = Lakehouse(lake).duckdb()
     sums = {t: Decimal(0) for t in ("order", "transaction")}
     for expected in world.expected_profiles():
         for kind in sums:
@@ -77,7 +81,7 @@ def test_lakehouse_segments_exports_and_history(lake_settings: Settings, store: 
     duck = dict(
         con.sql("SELECT type, sum(amount) FROM events WHERE amount IS NOT NULL GROUP BY 1").fetchall()
     )
-    frames = lake.polars()
+    frames = Lakehouse(lake).polars()
     polars = dict(
         frames["events"]
         .filter(pl.col("amount").is_not_null())
@@ -108,7 +112,7 @@ def test_lakehouse_segments_exports_and_history(lake_settings: Settings, store: 
     # Exports: only people whose latest consent is true; identical files on rerun.
     day = date.today()
     first = export_day(lake_settings, day)
-    newsletter = pl.read_parquet(first.directory / "newsletter.parquet")
+    newsletter = pl.from_arrow(pq.read_table(pa.BufferReader(first.directory.read("newsletter.parquet"))))
     want_emails = {world.people[i].emails[0] for i in granted}
     assert set(newsletter["email"]) <= {e for i in granted for e in world.people[i].emails}
     assert len(newsletter) == len(want_emails)
@@ -131,16 +135,17 @@ def test_lakehouse_segments_exports_and_history(lake_settings: Settings, store: 
 
     # Time travel and history: as of `middle`, the lake had no consent events of the newcomers, and the
     # probe profile had the version MongoDB had then.
-    past = Lakehouse(lake_settings.lake.path, as_of=middle, travel=True).duckdb()
+    past = Lakehouse(lake, as_of=middle, travel=True).duckdb()
     count = "SELECT count(*) FROM events WHERE type = 'consent_updated'"
     assert past.sql(count).fetchall()[0][0] == len(consents)
     assert con.sql(count).fetchall()[0][0] == len(consents)
-    assert Lakehouse(lake_settings.lake.path).duckdb().sql(count).fetchall()[0][0] == len(consents) + 3
-    old = profile_as_of(Lakehouse(lake_settings.lake.path).duckdb(), probe["_id"], middle)
+    assert Lakehouse(lake).duckdb().sql(count).fetchall()[0][0] == len(consents) + 3
+    old = profile_as_of(Lakehouse(lake).duckdb(), probe["_id"], middle)
     assert old is not None and old["version"] == probe["version"]
     assert profile_as_of(con, probe["_id"], datetime(2000, 1, 1, tzinfo=UTC)) is None
     assert reconcile_lake(lake_settings).clean
 
 
-def _digests(directory: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+def _digests(directory: Location) -> dict[str, str]:
+    """Every file of an export, listed and read back from where it was written."""
+    return {name: hashlib.sha256(directory.read(name)).hexdigest() for name in sorted(directory.list())}

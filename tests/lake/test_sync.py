@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from c360.settings import Settings
+from c360.storage import Location
 from c360.world import TOPIC_HOLDINGS, generate_world
 from c360.world_events import world_events
 from lakehouse.reconcile import reconcile
@@ -24,7 +25,9 @@ from tests.lake.support import (
 pytestmark = pytest.mark.integration
 
 
-def test_sync_mirrors_a_world_exactly_with_exact_money(lake_settings: Settings, store: Store) -> None:
+def test_sync_mirrors_a_world_exactly_with_exact_money(
+    lake_settings: Settings, lake: Location, store: Store
+) -> None:
     world = generate_world(people=300, events_per_person=12, seed=61, holdings=True)
     row_changes = sum(m.topic == TOPIC_HOLDINGS for m in world.messages)  # CDC state, not activity
     assert row_changes > 0
@@ -37,8 +40,7 @@ def test_sync_mirrors_a_world_exactly_with_exact_money(lake_settings: Settings, 
     step_until_idle(sync.step, lambda: len(reports))
     sync.close()
 
-    assert_delta_holds_every_change_once(store, lake_settings.lake.path)
-    lake = lake_settings.lake.path
+    assert_delta_holds_every_change_once(store, lake)
     rows = read(lake, "events", ["type", "amount", "occurred_at", "change"]).to_pylist()
     assert len(rows) == len(world.messages)
     assert sum(row["change"] is not None for row in rows) == row_changes

@@ -1,20 +1,21 @@
 """The sync killed with SIGKILL at random moments while MongoDB changes keep coming: afterwards Delta
-holds every change exactly once and the lake's events reproduce every profile (reconcile: no drift)."""
+holds every change exactly once and the lake's events reproduce every profile (reconcile: no drift). On
+local disk and on an S3-protocol server (moto), where each restart also takes over the killed sync's
+lease."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from c360.settings import Settings
+from c360.storage import Location
 from c360.world import generate_world
 from c360.world_events import world_events
 from lakehouse.reconcile import reconcile
@@ -22,7 +23,14 @@ from lakehouse.tables import Lakehouse
 from operational.store import Store
 from operational.writer import ProfileWriter
 from sync.runner import LakeSync
-from tests.lake.support import assert_delta_holds_every_change_once, step_until_idle, sync_env
+from tests.lake.conftest import ON_BOTH
+from tests.lake.support import (
+    assert_delta_holds_every_change_once,
+    commits,
+    read,
+    step_until_idle,
+    sync_env,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -30,12 +38,12 @@ KILLS = 20
 WRITE_BATCH = 50
 
 
+@ON_BOTH
 def test_sync_killed_twenty_times_leaves_every_change_exactly_once(
-    lake_settings: Settings, store: Store
+    lake_settings: Settings, lake: Location, store: Store
 ) -> None:
     world = generate_world(people=1_000, events_per_person=12, seed=62)
     events = world_events(world)
-    lake = lake_settings.lake.path
     kills = 0
     failure: list[BaseException] = []
 
@@ -61,11 +69,11 @@ def test_sync_killed_twenty_times_leaves_every_change_exactly_once(
     writer.start()
     try:
         while kills < KILLS:
-            commits = _commits(lake)
+            before = commits(lake)
             proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
                 deadline = time.monotonic() + 60
-                while _commits(lake) <= commits:  # it is running and committing: now kill it
+                while commits(lake) <= before:  # it is running and committing: now kill it
                     assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
                     assert time.monotonic() < deadline, "the sync made no commit in 60 s"
                     time.sleep(0.02)
@@ -82,19 +90,15 @@ def test_sync_killed_twenty_times_leaves_every_change_exactly_once(
     assert not failure, failure
     assert store.events.count_documents({}) == len(events)
 
-    commits: list[object] = []
-    sync = LakeSync(store, lake_settings.lake, commits.append)
-    step_until_idle(sync.step, lambda: len(commits))
+    reports: list[object] = []
+    sync = LakeSync(store, lake_settings.lake, reports.append)
+    # What the last kills left unsynced, in this process: on moto under a loaded machine, minutes.
+    step_until_idle(sync.step, lambda: len(reports), timeout_s=600)
     sync.close()
-    assert_delta_holds_every_change_once(store, lake)
+    # A snapshot that spans lives for longer than MongoDB keeps its history (SnapshotTooOld; on moto under
+    # load) is started over as a new epoch, by design: profile_changes then holds each profile from that
+    # epoch's snapshot row on. Events and identity changes are checked whole either way.
+    epoch = max(read(lake, "profile_changes", ["sync_epoch"]).column("sync_epoch").to_pylist())
+    assert_delta_holds_every_change_once(store, lake, epoch=epoch)
     report = reconcile(Lakehouse(lake).duckdb(), store)
     assert (report.profiles_checked, dict(report.drift)) == (len(world.people), {}), report.examples
-
-
-def _commits(lake: Path) -> int:
-    """Commit files across the lake's Delta logs: counting them needs no Delta reader."""
-    return (
-        sum(1 for log in lake.glob("*/_delta_log") for f in os.listdir(log) if f.endswith(".json"))
-        if lake.exists()
-        else 0
-    )

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from c360.settings import LakeSettings, Settings
+from c360.settings import Settings
+from c360.storage import Location
 from c360.world import generate_world
 from c360.world_events import world_events
 from operational.store import Store
@@ -33,9 +34,10 @@ pytestmark = pytest.mark.e2e
 LIVES = 6
 
 
-def test_a_running_sync_keeps_profiles_current_through_kills(lake_settings: Settings, store: Store) -> None:
+def test_a_running_sync_keeps_profiles_current_through_kills(
+    lake_settings: Settings, lake: Location, store: Store
+) -> None:
     events = world_events(generate_world(people=300, events_per_person=10, seed=65))
-    lake = lake_settings.lake.path
     env = sync_env(
         lake_settings,
         batch_size="200",
@@ -62,12 +64,12 @@ def test_a_running_sync_keeps_profiles_current_through_kills(lake_settings: Sett
 
 
 def test_a_commit_by_another_writer_before_run_stops_the_sync_with_its_error(
-    lake_settings: Settings, store: Store
+    lake_settings: Settings, lake: Location, store: Store
 ) -> None:
     apply(store, world_events(generate_world(people=100, events_per_person=6, seed=66)), batch=100)
     settings = lake_settings.lake.model_copy(update={"current_every_seconds": 0.05})
     sync = LakeSync(store, settings)
-    rogue = DeltaTarget(settings.path, PROFILES_CURRENT, settings.app_id)  # a second sync, same app id
+    rogue = DeltaTarget(lake, PROFILES_CURRENT, settings.app_id)  # a second sync's, same app id
     rogue.merge_latest(PROFILES_CURRENT.schema.empty_table(), rogue.batch + 1)
     stop = threading.Event()  # the profile worker finds the tables moved on since LakeSync read them
     deadline = threading.Timer(30, stop.set)
@@ -81,7 +83,7 @@ def test_a_commit_by_another_writer_before_run_stops_the_sync_with_its_error(
 
 
 def test_a_worker_whose_merge_fails_mid_run_stops_the_sync_with_its_error(
-    lake_settings: Settings, store: Store
+    lake_settings: Settings, lake: Location, store: Store
 ) -> None:
     events = world_events(generate_world(people=100, events_per_person=6, seed=68))
     half = len(events) // 2
@@ -100,23 +102,24 @@ def test_a_worker_whose_merge_fails_mid_run_stops_the_sync_with_its_error(
     runner = threading.Thread(target=run)
     runner.start()
     try:
-        _wait_for(lambda: _merged(settings.path, settings.app_id), None)  # the snapshot, merged
-        rogue = DeltaTarget(settings.path, PROFILES_CURRENT, settings.app_id)  # a second sync, same app id
+        _wait_for(lambda: _merged(lake.path, settings.app_id), None)  # the snapshot, merged
+        rogue = DeltaTarget(lake, PROFILES_CURRENT, settings.app_id)  # a second sync's, same app id
         rogue.merge_latest(PROFILES_CURRENT.schema.empty_table(), rogue.batch + 1)
         apply(store, events[half:], batch=100)  # the profile worker's next merge finds that commit
         runner.join(30)
-        assert not runner.is_alive(), f"the sync ran on past the failed merge; {_batches(settings)}"
+        batches = _batches(lake.path, settings.app_id)
+        assert not runner.is_alive(), f"the sync ran on past the failed merge; {batches}"
     finally:
         stop.set()
         runner.join()
     assert [type(f) for f in failures] == [ConcurrentSyncError], failures
 
 
-def _batches(settings: LakeSettings) -> dict[str, int | None]:
+def _batches(lake: Path, app_id: str) -> dict[str, int | None]:
     """The sync's batch in each table: which step did not happen, when it does not stop."""
     return {
-        t.name: DeltaTable(str(t)).transaction_version(settings.app_id)
-        for t in sorted(settings.path.iterdir())
+        t.name: DeltaTable(str(t)).transaction_version(app_id)
+        for t in sorted(lake.iterdir())
         if (t / "_delta_log").exists()
     }
 
@@ -152,7 +155,7 @@ def _wait_for(done: Callable[[], bool], proc: subprocess.Popen[bytes] | None, ti
         time.sleep(0.05)
 
 
-def _holds_every_change(store: Store, lake: Path) -> bool:
+def _holds_every_change(store: Store, lake: Location) -> bool:
     try:
         assert_delta_holds_every_change_once(store, lake)
     except AssertionError:
@@ -160,14 +163,14 @@ def _holds_every_change(store: Store, lake: Path) -> bool:
     return True
 
 
-def _merges(lake: Path) -> int:
+def _merges(lake: Location) -> int:
     """Commits to profiles_current (counting log files needs no Delta reader)."""
-    log = lake / "profiles_current" / "_delta_log"
+    log = lake.path / "profiles_current" / "_delta_log"
     return sum(f.endswith(".json") for f in os.listdir(log)) if log.exists() else 0
 
 
-def _current(lake: Path) -> list[tuple[str, int | None]]:
-    if not (lake / "profiles_current" / "_delta_log").exists():
+def _current(lake: Location) -> list[tuple[str, int | None]]:
+    if not (lake.path / "profiles_current" / "_delta_log").exists():
         return []
     rows = read(lake, "profiles_current", ["profile_id", "version"]).to_pylist()
     return sorted((r["profile_id"], r["version"]) for r in rows)

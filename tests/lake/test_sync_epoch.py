@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from c360.settings import Settings
+from c360.storage import Location
 from c360.world import generate_world
 from c360.world_events import world_events
 from operational.store import Store
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_replaced_collection_starts_a_new_epoch_holding_every_document_once(
-    lake_settings: Settings, store: Store
+    lake_settings: Settings, lake: Location, store: Store
 ) -> None:
     events = world_events(generate_world(people=150, events_per_person=8, seed=63))
     third = len(events) // 3
@@ -39,7 +40,6 @@ def test_a_replaced_collection_starts_a_new_epoch_holding_every_document_once(
     step_until_idle(sync.step, lambda: len(reports))
     sync.close()
 
-    lake = lake_settings.lake.path
     assert {(r.table, r.epoch) for r in reports if r.table == "profile_changes"} == {
         ("profile_changes", 0),
         ("profile_changes", 1),
@@ -58,7 +58,7 @@ def test_a_replaced_collection_starts_a_new_epoch_holding_every_document_once(
 
 
 def test_a_sync_stopped_before_its_first_chunk_resumes_the_snapshot_it_started(
-    lake_settings: Settings, store: Store
+    lake_settings: Settings, lake: Location, store: Store
 ) -> None:
     events = world_events(generate_world(people=150, events_per_person=8, seed=64))
     half = len(events) // 2
@@ -72,7 +72,6 @@ def test_a_sync_stopped_before_its_first_chunk_resumes_the_snapshot_it_started(
     step_until_idle(sync.step, lambda: len(reports))
     sync.close()
 
-    lake = lake_settings.lake.path
     assert_delta_holds_every_change_once(store, lake)
     rows = read(lake, "profile_changes", ["profile_id", "version", "operation"]).to_pylist()
     snapshot = {r["profile_id"]: r["version"] for r in rows if r["operation"] == "snapshot"}

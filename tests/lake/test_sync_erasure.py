@@ -1,6 +1,7 @@
 """Erasure reaches the lake: documents deleted in MongoDB (as the eraser deletes a person: the profile, its
 merged-away redirects, their events and identity events, in one transaction) leave every Delta table,
-once per table and batch, before the batch's commit; after a vacuum no Parquet file holds them."""
+once per table and batch, before the batch's commit; after a vacuum no Parquet file holds them. On local
+disk and on an S3-protocol server, where every object under the lake is listed and read."""
 
 from __future__ import annotations
 
@@ -8,26 +9,33 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from deltalake import DeltaTable
 from pymongo.errors import OperationFailure
 
 from c360.settings import LakeSettings, Settings
+from c360.storage import Location
 from c360.world import generate_world
 from c360.world_events import world_events
 from lakehouse.tables import Lakehouse
 from operational.erasure import Eraser
 from operational.store import Store
-from sync.delta_target import META_KEY
+from sync.delta_target import META_KEY, open_table
 from sync.runner import LakeSync
 from sync.stream import CHANGE_STREAM_HISTORY_LOST, BatchReport, CollectionSync
 from sync.tables import ALL_TABLES
 from sync.vacuum import vacuum_tables
-from tests.lake.support import apply, assert_delta_holds_every_change_once, read, step_until_idle
+from tests.lake.conftest import ON_BOTH
+from tests.lake.support import (
+    apply,
+    assert_delta_holds_every_change_once,
+    every_object,
+    read,
+    step_until_idle,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -51,8 +59,9 @@ class Erased:
         return self.profiles | self.events | self.identity_events
 
 
+@ON_BOTH
 def test_an_erased_person_leaves_no_row_and_after_a_vacuum_no_file(
-    lake_settings: Settings, store: Store
+    lake_settings: Settings, lake: Location, store: Store
 ) -> None:
     world = generate_world(people=80, events_per_person=8, seed=71)
     events = world_events(world)
@@ -60,7 +69,6 @@ def test_an_erased_person_leaves_no_row_and_after_a_vacuum_no_file(
     early = [e for e, m in zip(events, world.messages, strict=True) if m.person != late]
     # Long batches: the late person's writes and deletes land in one batch of each stream.
     settings = lake_settings.lake.model_copy(update={"batch_max_seconds": 4.0})
-    lake = settings.path
     reports: list[BatchReport] = []
     apply(store, early, batch=100)
     sync = LakeSync(store, settings, reports.append)
@@ -123,21 +131,33 @@ def test_an_erased_person_leaves_no_row_and_after_a_vacuum_no_file(
     ):
         erasing = [r for r in reports if r.table == table and r.erased]
         assert sum(r.erased for r in erasing) == sum(len(getattr(e, field)) for e in everyone), table
-        assert _deletes(lake / table) == len(erasing) == 1, table
-    assert _deletes(lake / "profiles_current") == _deletes(lake / "profile_changes")
+        assert _deletes(lake, table) == len(erasing) == 1, table
+    assert _deletes(lake, "profiles_current") == _deletes(lake, "profile_changes")
     # Rows of documents erased in the batch that wrote them were never written, not even to old files.
+    objects = _object_texts(lake_settings)
     for late_erased in erased_late:
-        assert not _files_naming(lake, late_erased.ids())
+        assert not _files_naming(objects, late_erased.ids())
 
-    assert _files_naming(lake, erased.ids()), "old files hold the person until vacuumed"
+    assert _files_naming(objects, erased.ids()), "old files hold the person until vacuumed"
     # The log outlives the vacuum: its statistics keep only ids, times and counts, never what a person is.
     for table in ALL_TABLES:
-        assert _stats_columns(lake / table.name) <= set(table.stats_columns), table.name
-    assert not [v for e in everyone for v in e.identifiers if v in _log_text(lake)]
+        assert _stats_columns(objects, table.name) <= set(table.stats_columns), table.name
+    assert not [v for e in everyone for v in e.identifiers if v in _log_text(objects)]
     before = {t.name: sorted(map(_row_key, read(lake, t.name).to_pylist())) for t in ALL_TABLES}
     removed = dict(vacuum_tables(lake, retention_hours=0))
     assert all(removed[t] for t in ("profile_changes", "profiles_current", "identity_changes", "events"))
-    assert not _files_naming(lake, erased.ids())
+    objects = _object_texts(lake_settings)
+    assert not _files_naming(objects, erased.ids())
+    # Every object under the lake, data, log, lease: none holds an identifier of anyone erased, and
+    # outside the log none holds their ids either (the log keeps ids, pseudonyms: docs/LAKEHOUSE.md).
+    named = [
+        name
+        for name, text in objects.items()
+        for e in everyone
+        if any(v in text for v in e.identifiers)
+        or ("/_delta_log/" not in f"/{name}" and any(i in text for i in e.ids()))
+    ]
+    assert not named, named
     assert {t.name: sorted(map(_row_key, read(lake, t.name).to_pylist())) for t in ALL_TABLES} == before
 
 
@@ -149,7 +169,7 @@ def test_a_sync_stopped_between_the_delete_and_the_batch_commit_erases_again_on_
     lake_settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings, reports, sync = _synced(store, lake_settings, seed=72)
-    lake = settings.path
+    lake = sync.lake
     changes = sync.shares[0].targets[0]
     assert changes.table.name == "profile_changes"
     erase = changes.erase
@@ -159,12 +179,12 @@ def test_a_sync_stopped_between_the_delete_and_the_batch_commit_erases_again_on_
         raise Stopped
 
     monkeypatch.setattr(changes, "erase", erase_then_die)
-    recorded = _batches(lake / "profile_changes")
+    recorded = _batches(lake, "profile_changes")
     erased = _erase(store, _merged_profile(store))
     with pytest.raises(Stopped):
         step_until_idle(sync.step, lambda: len(reports))
     # Between the two commits: the DELETE is in, the batch is not; profiles_current still has the person.
-    assert _batches(lake / "profile_changes") == recorded
+    assert _batches(lake, "profile_changes") == recorded
     assert not erased.profiles & _column(lake, "profile_changes", "profile_id")
     assert erased.profiles & _column(lake, "profiles_current", "profile_id")
     sync.close()  # nothing of the failed batch is buffered any more: like a kill, it commits none of it
@@ -174,7 +194,7 @@ def test_a_sync_stopped_between_the_delete_and_the_batch_commit_erases_again_on_
     restarted.close()
     assert _named(lake, erased) == set()
     assert_delta_holds_every_change_once(store, lake)
-    assert _batches(lake / "profile_changes") == list(range(1, recorded[-1] + 2))
+    assert _batches(lake, "profile_changes") == list(range(1, recorded[-1] + 2))
 
 
 def _synced(
@@ -208,7 +228,7 @@ def _erase(store: Store, profile_id: str) -> Erased:
     return Erased(set(ids), events, identity_events, values)
 
 
-def _named(lake: Path, erased: Erased) -> set[str]:
+def _named(lake: Location, erased: Erased) -> set[str]:
     """The tables with a row of the erased documents (by key) or naming one of the erased profiles."""
     found = set()
     for table, columns in PROFILE_COLUMNS.items():
@@ -221,28 +241,37 @@ def _named(lake: Path, erased: Erased) -> set[str]:
     return found
 
 
-def _column(lake: Path, table: str, column: str) -> set[Any]:
+def _column(lake: Location, table: str, column: str) -> set[Any]:
     return set(read(lake, table, [column]).column(column).to_pylist())
 
 
-def _files_naming(lake: Path, ids: set[str]) -> list[Path]:
+def _files_naming(objects: dict[str, str], ids: set[str]) -> list[str]:
     """Every Parquet data file under the tables (committed, removed or never committed) whose rows
     mention one of `ids` anywhere, read raw."""
-    found = []
-    for path in lake.glob("*/**/*.parquet"):
-        if "_delta_log" in path.parts:
-            continue
-        text = json.dumps(pq.read_table(path).to_pylist(), default=str)
-        if any(i in text for i in ids):
-            found.append(path)
-    return found
+    return [
+        name
+        for name, text in objects.items()
+        if name.endswith(".parquet") and "/_delta_log/" not in f"/{name}" and any(i in text for i in ids)
+    ]
 
 
-def _stats_columns(table: Path) -> set[str]:
+def _object_texts(settings: Settings) -> dict[str, str]:
+    """Every object under the lake as text: Parquet files (data, checkpoints) as their rows."""
+    return {
+        name: json.dumps(pq.read_table(pa.BufferReader(data)).to_pylist(), default=str)
+        if name.endswith(".parquet")
+        else data.decode(errors="replace")
+        for name, data in every_object(settings).items()
+    }
+
+
+def _stats_columns(objects: dict[str, str], table: str) -> set[str]:
     """Every column any file's entry in the log keeps statistics of."""
     columns: set[str] = set()
-    for log in (table / "_delta_log").glob("*.json"):
-        for line in log.read_text().splitlines():
+    for name, text in objects.items():
+        if not (name.startswith(f"{table}/_delta_log/") and name.endswith(".json")):
+            continue
+        for line in text.splitlines():
             stats = json.loads(line).get("add", {}).get("stats")
             if stats:
                 parsed = json.loads(stats)
@@ -250,22 +279,18 @@ def _stats_columns(table: Path) -> set[str]:
     return columns
 
 
-def _log_text(lake: Path) -> str:
+def _log_text(objects: dict[str, str]) -> str:
     """Every table's log, commits and checkpoints, as text."""
-    parts = [p.read_text() for p in lake.glob("*/_delta_log/*.json")]
-    parts += [
-        json.dumps(pq.read_table(p).to_pylist(), default=str) for p in lake.glob("*/_delta_log/*.parquet")
-    ]
-    return "\n".join(parts)
+    return "\n".join(text for name, text in objects.items() if "/_delta_log/" in name)
 
 
-def _deletes(table: Path) -> int:
-    return sum(c.get("operation") == "DELETE" for c in DeltaTable(str(table)).history())
+def _deletes(lake: Location, table: str) -> int:
+    return sum(c.get("operation") == "DELETE" for c in open_table(lake.child(table)).history())
 
 
-def _batches(table: Path) -> list[int]:
+def _batches(lake: Location, table: str) -> list[int]:
     """The batch of every sync commit, oldest first: a batch recorded twice shows twice."""
-    history = DeltaTable(str(table)).history()
+    history = open_table(lake.child(table)).history()
     return sorted(json.loads(c[META_KEY])["batch"] for c in history if META_KEY in c)
 
 
@@ -279,7 +304,7 @@ def test_erasures_made_while_the_stream_history_was_lost_still_reach_the_lake(
     """A sync stopped longer than the oplog reaches back starts new epochs and never sees the deletes
     made meanwhile; the erasure records name whose rows must go."""
     settings, reports, sync = _synced(store, lake_settings, seed=74)
-    lake = settings.path
+    lake = sync.lake
     sync.close()
     erased = _erase(store, _merged_profile(store))  # while no sync runs
 

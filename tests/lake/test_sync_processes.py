@@ -4,7 +4,6 @@ after a restart would write changes twice."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,20 +13,22 @@ from pathlib import Path
 import pytest
 
 from c360.settings import Settings
+from c360.storage import Location
 from c360.world import generate_world
 from c360.world_events import world_events
 from operational.store import Store
-from tests.lake.support import apply, read, sync_env
+from tests.lake.support import apply, commits, read, sync_env
 
 pytestmark = pytest.mark.e2e
 
 SHARES = 3
 
 
-def test_each_share_runs_in_a_worker_that_dies_with_the_sync(lake_settings: Settings, store: Store) -> None:
+def test_each_share_runs_in_a_worker_that_dies_with_the_sync(
+    lake_settings: Settings, lake: Location, store: Store
+) -> None:
     events = world_events(generate_world(people=200, events_per_person=6, seed=67))
     first, later = events[: len(events) // 2], events[len(events) // 2 :]
-    lake = lake_settings.lake.path
     env = sync_env(lake_settings, batch_max_seconds="0.2", current_every_seconds="0.1")
     command = [sys.executable, "-m", "c360.cli", "sync", "run", "--quiet"]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -50,20 +51,16 @@ def test_each_share_runs_in_a_worker_that_dies_with_the_sync(lake_settings: Sett
         proc.wait()
         if proc.stderr:
             proc.stderr.close()
-    commits = _commits(lake)
+    before = commits(lake)
     apply(store, later, batch=100)  # what a surviving worker would stream and commit
     time.sleep(2)
     assert not [pid for pid in workers if _alive(pid)], "workers outlived the SIGKILLed sync"
-    assert _commits(lake) == commits, "a worker committed after the sync was killed"
+    assert commits(lake) == before, "a worker committed after the sync was killed"
 
 
-def _commits(lake: Path) -> int:
-    return sum(1 for log in lake.glob("*/_delta_log") for f in os.listdir(log) if f.endswith(".json"))
-
-
-def _rows(lake: Path) -> tuple[int, int]:
+def _rows(lake: Location) -> tuple[int, int]:
     """Rows of events and of profiles_current (0 before a table exists)."""
-    tables = [lake / t / "_delta_log" for t in ("events", "profiles_current")]
+    tables = [lake.path / t / "_delta_log" for t in ("events", "profiles_current")]
     if not all(log.exists() for log in tables):
         return (0, 0)
     return (read(lake, "events", ["event_id"]).num_rows, read(lake, "profiles_current", ["seq"]).num_rows)

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from c360.cli import app
 from c360.settings import Settings
+from c360.storage import Location
 from c360.world import generate_world
 from c360.world_events import world_events
 from operational.store import Store
@@ -31,13 +32,13 @@ HOUR_S = 3600
 
 
 def test_vacuum_keeps_the_retention_refuses_under_an_hour_and_reports_each_table(tmp_path: Path) -> None:
-    lake = tmp_path / "lake"
+    lake = Location(str(tmp_path / "lake"))
     for table in (PROFILE_CHANGES, EVENTS):
         target = DeltaTarget(lake, table, "app")
         target.append(pa.Table.from_pylist([{table.key: "k1"}], table.schema), Checkpoint(batch=1))
     # Left by writers killed before their commit: 3 h and 90 min ago.
     old, young = (
-        _orphan(lake / "profile_changes" / f"{name}.parquet", age)
+        _orphan(lake.path / "profile_changes" / f"{name}.parquet", age)
         for name, age in (("old", 3), ("young", 1.5))
     )
     env = {"C360_LAKE__PATH": str(lake), "C360_LAKE__HISTORY_RETENTION_HOURS": "2"}
@@ -82,13 +83,12 @@ def _reported(output: str) -> dict[str, str]:
 
 @pytest.mark.integration
 def test_vacuuming_beside_a_running_sync_loses_and_doubles_nothing(
-    lake_settings: Settings, store: Store
+    lake_settings: Settings, lake: Location, store: Store
 ) -> None:
     """Each vacuum finds an old orphan in every table and deletes files between the sync's commits (with
     delta-rs's own VACUUM commits this failed, sync/vacuum.py); the sync must neither fail nor record a
     change twice."""
     events = world_events(generate_world(people=150, events_per_person=8, seed=73))
-    lake = lake_settings.lake.path
     stop = threading.Event()
     failures: list[BaseException] = []
     vacuumed: list[dict[str, int | None]] = []
@@ -97,8 +97,8 @@ def test_vacuuming_beside_a_running_sync_loses_and_doubles_nothing(
         try:
             while not stop.is_set():
                 for table in ALL_TABLES:
-                    if (lake / table.name / "_delta_log").exists():
-                        _orphan(lake / table.name / f"orphan-{len(vacuumed)}.parquet", age_hours=2)
+                    if (lake.path / table.name / "_delta_log").exists():
+                        _orphan(lake.path / table.name / f"orphan-{len(vacuumed)}.parquet", age_hours=2)
                 vacuumed.append(dict(vacuum_tables(lake, retention_hours=1)))
         except BaseException as exc:
             failures.append(exc)

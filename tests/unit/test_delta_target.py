@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
+from c360.storage import Location
 from sync.delta_target import Checkpoint, DeltaTarget, key_in
 from sync.tables import PROFILE_CHANGES, PROFILES_CURRENT
 
@@ -23,7 +24,7 @@ def _rows(operation: str, seq: int) -> pa.Table:
 
 
 def test_a_merge_that_changes_nothing_still_records_its_batch(tmp_path: Path) -> None:
-    current = DeltaTarget(tmp_path, PROFILES_CURRENT, "app")
+    current = DeltaTarget(Location(str(tmp_path)), PROFILES_CURRENT, "app")
     current.merge_latest(PROFILES_CURRENT.schema.empty_table(), batch=1)  # no profile changed
     assert DeltaTable(str(tmp_path / "profiles_current")).transaction_version("app") == 1
     current.merge_latest(_rows("insert", 2), batch=2)
@@ -39,7 +40,7 @@ def test_a_merge_that_changes_nothing_records_its_batch_beside_another_writer(
 ) -> None:
     """Another writer (a compaction, another process) commits while the merge runs. Its commit is not
     the merge's: the batch must still be recorded, or a second sync's commits go unnoticed."""
-    current = DeltaTarget(tmp_path, PROFILES_CURRENT, "app")
+    current = DeltaTarget(Location(str(tmp_path)), PROFILES_CURRENT, "app")
     current.merge_latest(_rows("insert", 1), batch=1)
     merge = current.delta.merge
 
@@ -56,7 +57,7 @@ def test_a_merge_that_changes_nothing_records_its_batch_beside_another_writer(
 
 
 def test_erase_removes_every_row_of_the_keys_and_only_those(tmp_path: Path) -> None:
-    changes = DeltaTarget(tmp_path, PROFILE_CHANGES, "app")
+    changes = DeltaTarget(Location(str(tmp_path)), PROFILE_CHANGES, "app")
     keys = ["p1", "p2", "o'brien", "p3", "p1"]
     rows = [{"profile_id": key, "seq": seq} for seq, key in enumerate(keys)]
     changes.append(pa.Table.from_pylist(rows, PROFILE_CHANGES.schema), Checkpoint(batch=1))
@@ -75,7 +76,7 @@ def test_erase_removes_every_row_of_the_keys_and_only_those(tmp_path: Path) -> N
 def test_an_erasure_beside_a_background_compaction_commits(tmp_path: Path, after_s: float) -> None:
     """Started during the compaction or after it committed: either way the DELETE must not lose to it
     (the sync would stop) nor read what the compaction replaced."""
-    changes = DeltaTarget(tmp_path, PROFILE_CHANGES, "app")
+    changes = DeltaTarget(Location(str(tmp_path)), PROFILE_CHANGES, "app")
     for batch in range(1, 31):
         rows = [{"profile_id": f"p{batch}-{i}", "seq": i} for i in range(20)]
         changes.append(pa.Table.from_pylist(rows, PROFILE_CHANGES.schema), Checkpoint(batch=batch))
@@ -97,7 +98,7 @@ def test_a_table_from_before_the_stats_setting_keeps_only_its_stats_columns_from
     path.mkdir()
     DeltaTable.create(str(path), PROFILE_CHANGES.schema, name="profile_changes")  # as tables were made
     row = {"profile_id": "p1", "seq": 1, "operation": "insert", "document": '{"email": "ann@x.com"}'}
-    DeltaTarget(tmp_path, PROFILE_CHANGES, "app").append(
+    DeltaTarget(Location(str(tmp_path)), PROFILE_CHANGES, "app").append(
         pa.Table.from_pylist([row], PROFILE_CHANGES.schema), Checkpoint(batch=1, epoch=0)
     )
     adds = [
