@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
 from pydantic import ValidationError
-from pydantic_core import to_json
 
 from api.auth import Principal
 from api.deps import ProfileRead, ProfileReadDep, ReaderDep, ReaderRole, StoreDep
 from api.errors import responses
 from api.masking import PERSONAL_IDENTIFIERS, PERSONAL_TRAITS, mask_identifier, mask_text
-from api.profile_body import masked, profile_body
+from api.profile_body import encoded, masked, profile_body
 from api.schemas import EventOut, IdentifierOut, ProfileHit, ProfileOut, TimelinePage
 from ingest.events import IdentifierType
 from operational.profile_view import profile_view
@@ -129,9 +128,12 @@ def _profile_response(doc: dict[str, Any], requested_id: str, read: ProfileRead,
     etag = f'W/"{doc["_id"]}-{doc["version"]}-{now:%Y%m%d%H%M}-{int(caller.sees_pii)}"'
     if tag is not None and etag in {t.strip() for t in tag.split(",")}:
         return Response(status_code=304, headers={"ETag": etag})
-    body = profile_body(doc, requested_id, profile_view(doc, now, read.rules))
+    # The reader's dates are naive UTC (operational/async_reads.py): the windows are evaluated on a naive
+    # UTC clock too.
+    utc_now = now.astimezone(UTC).replace(tzinfo=None)
+    body = profile_body(doc, requested_id, profile_view(doc, utc_now, read.rules))
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    content = to_json(body if caller.sees_pii else masked(body))
+    content = encoded(body if caller.sees_pii else masked(body))
     return Response(content, media_type="application/json", headers=headers)
 
 
