@@ -102,8 +102,8 @@ class Result:
     sink_ratio: float  # e2e / raw sink: the bar
     # CPU per event during the end-to-end phase: this process (the ingest loop and its writer thread) and
     # mongod (None when the servers were given, not started here).
-    ingest_cpu_us_per_event: float
-    mongod_cpu_us_per_event: float | None
+    ingest_cpu_us_per_event: int
+    mongod_cpu_us_per_event: int | None
     check_profiles: tuple[int, int]  # (live profiles found, people expected)
     check_events: tuple[int, int]  # (events stored, messages published)
     dead_letters: int
@@ -683,11 +683,11 @@ def _append_docs_row(result: Result) -> None:
         freshness = f"{p50:,.0f} / {p99:,.0f} ms @ {rate:,.0f}/s"
     bars = ", ".join(("pass" if ok else "FAIL") + f" {name}" for name, ok in result.bars.items())
     check = "ok" if result.check_ok else "MISMATCH"
+    mongod_cpu = "-" if result.mongod_cpu_us_per_event is None else f"{result.mongod_cpu_us_per_event:,}"
     row = (
         f"| {result.date} | {result.machine} | {result.code} | `{result.command}` | {result.events:,} | "
-        f"{result.batch_size} / {result.partitions} | {result.raw_msgs_per_s:,.0f} | "
-        f"{result.raw_sink_msgs_per_s:,.0f} | {result.translate_msgs_per_s:,.0f} | "
-        f"{result.e2e_events_per_s:,.0f} | {result.sink_ratio:.1%} | {freshness} | {bars}; check {check} |\n"
+        f"{result.raw_sink_msgs_per_s:,.0f} | {result.e2e_events_per_s:,.0f} | {result.sink_ratio:.1%} | "
+        f"{result.ingest_cpu_us_per_event:,} / {mongod_cpu} | {freshness} | {bars}; check {check} |\n"
     )
     DOCS_FILE.write_text(text.replace(DOCS_END_MARKER, row + DOCS_END_MARKER, 1))
     console.print(f"recorded in {DOCS_FILE.relative_to(ROOT)}")
