@@ -1,7 +1,8 @@
 """The dead-letter topic: refused records keep their original bytes, with the reason in headers.
 
 Headers follow Kafka Connect's DLQ habit (context in headers, payload untouched) so that a fixed
-record can be replayed to its source topic as it is.
+record can be replayed to its source topic as it is. A refused file row (`c360 import`) goes to the same
+topic, keyed by its file, with headers naming the file source, file, row (line, row group) and column.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from kafka import KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
 
+from ingest.file_rows import RowDeadLetter
 from ingest.records import DeadLetter
 
 HEADER_PREFIX = "c360."
@@ -30,6 +32,27 @@ def dead_letter_headers(letter: DeadLetter, failed_at: datetime) -> list[tuple[s
     return [(HEADER_PREFIX + name, value.encode()) for name, value in fields.items()]
 
 
+def row_dead_letter_headers(
+    letter: RowDeadLetter, source: str, failed_at: datetime
+) -> list[tuple[str, bytes]]:
+    """`source.row` counts data rows from 1 and is absent for a malformed CSV row (pyarrow gives none)."""
+    row = letter.row
+    fields = {
+        "reason": letter.reason,
+        "field": letter.field,
+        "error": letter.message,
+        "source.name": source,
+        "source.file": row.file,
+        "source.row": row.number,
+        "source.line": row.line,
+        "source.row_group": row.row_group,
+        "failed_at": failed_at.isoformat(),
+    }
+    return [
+        (HEADER_PREFIX + name, str(value).encode()) for name, value in fields.items() if value is not None
+    ]
+
+
 class DeadLetterSink:
     """Sends dead letters; `flush` raises if any was not acknowledged, before offsets are committed."""
 
@@ -40,10 +63,14 @@ class DeadLetterSink:
 
     def send(self, letter: DeadLetter) -> None:
         headers = dead_letter_headers(letter, datetime.now(UTC))
-        record = letter.record
-        self._pending.append(
-            self._producer.send(self._topic, value=record.value, key=record.key, headers=headers)
-        )
+        self._send(letter.record.key, letter.record.value, headers)
+
+    def send_row(self, letter: RowDeadLetter, source: str) -> None:
+        headers = row_dead_letter_headers(letter, source, datetime.now(UTC))
+        self._send(letter.row.file.encode(), letter.raw, headers)
+
+    def _send(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        self._pending.append(self._producer.send(self._topic, value=value, key=key, headers=headers))
 
     def flush(self, timeout_s: float = 30.0) -> int:
         self._producer.flush(timeout=timeout_s)
