@@ -1,9 +1,10 @@
 """A synthetic point-of-sale receipts export (`;`-separated CSV) of any size, with its ground truth.
 
 For what the demo world is too small for: the import benchmark's 1 GB file and the killed-import test.
-One receipt per row, paid by loyalty card holders (`card_no`); the truth is each card's number of
-receipts and their total in pence, counted while the rows are written (never read back from them).
-Pure Python and seeded: the same arguments give the same bytes.
+One receipt per row, paid by loyalty card holders (`card_no`), its line items as a JSON array in a
+quoted cell (about 600 bytes a row); the truth is each card's number of receipts and their total in
+pence, counted while the rows are written (never read back from them). Pure Python and seeded: the same
+arguments give the same bytes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from random import Random
 
 HEADER = (
-    "receipt_no;store;store_name;till;cashier;sold_at;card_no;total;currency;item_count;skus;payment;"
+    "receipt_no;store;store_name;till;cashier;sold_at;card_no;total;currency;item_count;lines;payment;"
     "promotions\n"
 )
 STORES = (
@@ -25,6 +26,12 @@ STORES = (
     "Edinburgh St James Quarter", "Newcastle Eldon Square", "Sheffield Meadowhall", "Norwich Chapelfield",
 )  # fmt: skip
 PAYMENTS = ("VISA ****{:04d}", "MASTERCARD ****{:04d}", "AMEX ****{:04d}", "cash", "gift card")
+PRODUCTS = (
+    "Organic bananas 1kg", "Semi-skimmed milk 2L", "Sourdough loaf", "Free-range eggs x12", "Cheddar 400g",
+    "Basmati rice 1kg", "Olive oil 500ml", "Ground coffee 227g", "Dark chocolate 100g", "Tomatoes 6 pack",
+    "Kitchen roll x4", "Laundry liquid 1.3L", "Toothpaste 75ml", "Orange juice 1L", "Greek yoghurt 500g",
+    "Chicken thighs 1kg", "Salmon fillets x2", "Penne pasta 500g", "Baby spinach 200g", "Red wine 75cl",
+)  # fmt: skip
 PROMOTIONS = ("", "", "", "WINTER10", "BOGOF-SNACKS", "LOYALTY-DOUBLE,WINTER10", "STAFF15")
 START = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -57,10 +64,19 @@ def receipt_lines(cards: int, seed: int, truth: PosTruth) -> Iterator[str]:
         yield (
             f"R{n:011d};STORE-{store:03d};{STORES[store]};{1 + bits % 12};C{(bits >> 20) % 900:04d};{sold};"
             f"{card};{pence // 100}.{pence % 100:02d};GBP;{sum(q for _, q in items)};"
-            f"{','.join(f'SKU-{s:05d}x{q}' for s, q in items)};"
+            f'"[{",".join(_line(sku, qty) for sku, qty in items)}]";'
             f"{PAYMENTS[(bits >> 30) % len(PAYMENTS)].format((bits >> 40) % 10_000)};"
             f"{PROMOTIONS[(bits >> 50) % len(PROMOTIONS)]}\n"
         )
+
+
+def _line(sku: int, qty: int) -> str:
+    """One line item as JSON, its quotes doubled for the quoted CSV cell."""
+    price = 99 + (sku * 37) % 4_900
+    return (
+        f'{{""sku"":""SKU-{sku:05d}"",""name"":""{PRODUCTS[sku % len(PRODUCTS)]}"",""qty"":{qty},'
+        f'""unit_price"":""{price // 100}.{price % 100:02d}"",""vat_rate"":""{("0.00", "0.20")[sku % 2]}""}}'
+    )
 
 
 def write_receipts(
