@@ -87,15 +87,19 @@ def is_partial(name: str) -> bool:
 
 
 def find_files(location: str, filesystem: pafs.FileSystem | None = None) -> list[FileRef]:
-    """One file, the files of a directory (not its subdirectories; partial and hidden names left out),
-    or a glob whose wildcards are in the file name (`drops/pos_*.csv.gz`); sorted by path."""
+    """One file, the files of a directory (not its subdirectories), or a glob whose wildcards are in the
+    file name (`drops/pos_*.csv.gz`); sorted by path. Partial and hidden names are left out of both."""
     fs, path = resolve(location, filesystem)
     folder, name = posixpath.split(path)
+    if any(ch in folder for ch in "*?["):
+        raise FileReadError(f"{location}: wildcards are allowed in the file name only")
     if any(ch in name for ch in "*?["):
-        if any(ch in folder for ch in "*?["):
-            raise FileReadError(f"{location}: wildcards are allowed in the file name only")
         infos = _listing(fs, folder, location)
-        return [_ref(fs, i) for i in infos if fnmatch.fnmatchcase(i.base_name, name)]
+        return [
+            _ref(fs, i)
+            for i in infos
+            if fnmatch.fnmatchcase(i.base_name, name) and not is_partial(i.base_name)
+        ]
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.Directory:
         return [_ref(fs, i) for i in _listing(fs, path, location) if not is_partial(i.base_name)]

@@ -117,9 +117,11 @@ def _content_bytes(row: FileRow, payload: Any) -> bytes:
     return json.dumps(payload, sort_keys=True, default=str, separators=(",", ":")).encode()
 
 
-def _state_event(mapping: StateMapping, row: dict[str, Any], content: bytes) -> CanonicalEvent:
+def _state_event(mapping: StateMapping, row: Any, content: bytes) -> CanonicalEvent:
     """A row that is its customer's state as of `as_of`: an upsert whose position is that as-of, so that
     a later file replaces it and an older file imported afterwards changes nothing."""
+    if not isinstance(row, dict):
+        raise MappingError("$", f"expected a JSON object, got {type(row).__name__}")
     key = _row_key(mapping, row)
     columns = columns_of(mapping.columns, row)
     as_of = columns.get("as_of")
