@@ -60,8 +60,9 @@ def translate_row(
     """The row's event, or a dead letter naming the column at fault; never raises for bad input."""
     try:
         payload = _payload(row, encoding, max_bytes)
-        if source.events is not None:
-            return to_canonical(source.events, payload, _content_bytes(row, payload))
+        if source.events is not None:  # the content is only read for an id when there is no natural key
+            content = b"" if source.events.event_id else _content_bytes(row, payload)
+            return to_canonical(source.events, payload, content)
         assert source.state is not None
         return _state_event(source.state, payload, _content_bytes(row, payload))
     except IngestError as exc:

@@ -172,7 +172,7 @@ def _name(uri: str) -> str:
 
 def _file_line(o: FileOutcome) -> str:
     if o.error is not None:
-        return f"{o.uri}: {o.why}, stopped after {o.rows:,} rows: {o.error}"
+        return f"{o.uri}: {o.why}, stopped after {o.rows:,} rows: {o.error.removeprefix(o.uri + ': ')}"
     bad = sum(o.dead_letters.values())
     return (
         f"{o.uri}: {o.why}; {o.rows:,} rows: {o.applied:,} applied, {o.duplicates:,} duplicates, "
@@ -197,9 +197,10 @@ def _summary(source: str, outcomes: list[FileOutcome], seconds: float) -> str:
 
 def _where(letter: RowDeadLetter) -> str:
     row = letter.row
-    place = f"row {row.number}" if row.number is not None else "a malformed row"
-    if row.line is not None:
-        place = f"line {row.line}"
-    elif row.row_group is not None:
+    if row.number is None:
+        return f"{_name(row.file)}, a malformed row"
+    place = f"line {row.line}" if row.line is not None else f"row {row.number}"
+    if row.row_group is not None:
         place += f" (row group {row.row_group})"
-    return f"{_name(row.file)} {place}, column {letter.field}"
+    column = "the whole row" if letter.field == "$" else f"column {letter.field}"
+    return f"{_name(row.file)} {place}, {column}"
