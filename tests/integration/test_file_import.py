@@ -1,6 +1,7 @@
 """`c360 import` against the suite's genuine MongoDB and Kafka: state files replace by as-of, bad rows
 reach the dead-letter topic with their file, row and column, a changed file counts only its new rows, a
-stopped import resumes from its checkpoint, and a drop folder imports each finished file once."""
+stopped import resumes from its checkpoint, a drop folder imports each finished file once, and a daily
+table extract is that table's state."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 from kafka import KafkaConsumer
 
 from c360.bootstrap import file_import
@@ -22,6 +24,7 @@ from ingest.drop_folder import watch
 from ingest.file_import import FileOutcome
 from ingest.file_reader import find_files
 from ingest.import_checkpoints import ALREADY, COLLECTION, ImportCheckpoints
+from ingest.mappings import DEFAULT_MAPPING_FILE
 from operational.offers import load_offer_rules
 from operational.profile_view import profile_view
 from operational.reads import ProfileReader
@@ -213,3 +216,45 @@ def test_a_drop_folder_imports_each_finished_file_once(
     assert [(Path(o.uri).name, o.applied) for o in seen] == [("day1.csv", 1), ("day2.csv", 1)]
     checkpoints = {d["uri"] for d in store.db[COLLECTION].find()}
     assert checkpoints == {str(drops / "day1.csv"), str(drops / "day2.csv")}
+
+
+def test_a_daily_table_extract_is_the_tables_state(
+    configured: Settings, store: Store, tmp_path: Path
+) -> None:
+    """A database table exported daily (here product holdings) is a state file of that table."""
+    mapping = yaml.safe_load(DEFAULT_MAPPING_FILE.read_text())
+    mapping["files"].append(
+        {
+            "name": "holdings_extract",
+            "state": {
+                "source": "crm",
+                "table": "holdings_extract",
+                "entity": "holding",
+                "key": ["id"],
+                "identifiers": [{"type": "customer_id", "field": "customer_id"}],
+                "columns": {
+                    "product_id": {"field": "product_id", "kind": "text", "required": True},
+                    "product_type": {"field": "product_type", "kind": "text"},
+                    "status": {"field": "status", "kind": "text"},
+                    "credit_limit": {"field": "credit_limit", "kind": "money"},
+                    "outstanding_balance": {"field": "outstanding_balance", "kind": "money"},
+                    "as_of": {"field": "extracted_on", "kind": "date", "required": True},
+                },
+            },
+        }
+    )
+    (tmp_path / "mappings.yaml").write_text(yaml.safe_dump(mapping))
+    configured.ingest.mapping_file = tmp_path / "mappings.yaml"
+    header = "id,customer_id,product_id,product_type,status,credit_limit,outstanding_balance,extracted_on\n"
+    for day, balance in (("2026-11-02", "900.00"), ("2026-11-01", "250.00")):  # the later extract first
+        (tmp_path / f"holdings_{day}.csv").write_text(
+            header + f"1,CUST-9,CC-1,credit_card,active,1000.00,{balance},{day}\n"
+            f"2,CUST-9,CA-1,current_account,active,,10.00,{day}\n"
+        )
+        run(configured, "holdings_extract", tmp_path / f"holdings_{day}.csv")
+    view = profile_view(ProfileReader(store).lookup("customer_id", "CUST-9"), NOW, load_offer_rules())
+    assert sorted((h["product_id"], h["outstanding_balance"]) for h in view["holdings"]) == [
+        ("CA-1", Decimal("10.00")),
+        ("CC-1", Decimal("900.00")),
+    ]
+    assert view["credit_utilization"] == Decimal("0.9000")
