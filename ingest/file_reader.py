@@ -33,6 +33,7 @@ from ingest.file_rows import FileFormat, FileRow, RowDeadLetter
 from ingest.mappings import CsvOptions
 
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
 CSV_BLOCK_BYTES = 1 << 20
 HEADER_MAX_BYTES = 1 << 16
 READ_BUFFER_BYTES = 1 << 20
@@ -238,7 +239,7 @@ def _csv_header(ref: FileRef, options: CsvOptions) -> list[str]:
     line, newline, _ = head.partition(b"\n")
     if not newline and len(head) == HEADER_MAX_BYTES:
         raise FileReadError(f"{ref.uri}: no end of the header line in its first {HEADER_MAX_BYTES} bytes")
-    text = line.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r").decode(options.encoding)
+    text = line.removeprefix(UTF8_BOM).rstrip(b"\r").decode(options.encoding)
     dialect = {
         "delimiter": options.delimiter,
         "quotechar": options.quote_char,
@@ -289,6 +290,8 @@ def _jsonl_batches(ref: FileRef, start: Position, batch_rows: int, max_bytes: in
         lines = io.BufferedReader(stream, READ_BUFFER_BYTES)
         while line := lines.readline(max_bytes + 1):
             number += 1
+            if number == 1:
+                line = line.removeprefix(UTF8_BOM)
             if number <= start.rows:
                 if not line.endswith(b"\n") and len(line) > max_bytes:
                     _skip_line(lines)

@@ -135,7 +135,7 @@ def test_a_truncated_gzip_keeps_the_batches_before_it(tmp_path: Path) -> None:
 
 def test_json_lines_bound_each_line(tmp_path: Path) -> None:
     path = tmp_path / "m.jsonl.gz"
-    lines = [b'{"a": 1}', b"", b'{"a": 2}\r', b'{"x": "' + b"y" * 5_000 + b'"}', b'{"a": 3}']
+    lines = [b'\xef\xbb\xbf{"a": 1}', b"", b'{"a": 2}\r', b'{"x": "' + b"y" * 5_000 + b'"}', b'{"a": 3}']
     path.write_bytes(gzip.compress(b"\n".join(lines)))
     rows, refused, positions = rows_of(path, "jsonl", batch=2)
     assert [(r.line, r.content) for r in rows] == [(1, b'{"a": 1}'), (3, b'{"a": 2}'), (5, b'{"a": 3}')]
