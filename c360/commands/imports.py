@@ -38,7 +38,7 @@ app = typer.Typer(
     "NAME`, or `c360 import watch DIR --source NAME` for a drop folder.",
     no_args_is_help=True,
 )
-console = Console()
+console = Console(soft_wrap=True)  # one line per file and per summary, however narrow the terminal
 Source = Annotated[
     str, typer.Option("--source", "-s", help="The entry of the mapping file's `files` that maps these files.")
 ]

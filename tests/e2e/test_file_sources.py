@@ -40,6 +40,7 @@ from tests.e2e.support import (
 
 pytestmark = pytest.mark.e2e
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+BATCH = 100  # rows per batch (and checkpoint) of the killed import
 IMPORTS = {  # file source: its samples, in name order (October's bureau file before November's)
     "pos_daily": "pos_orders_*.parquet",
     "mailchimp_activity": "mailchimp_activity_*.csv",
@@ -130,8 +131,8 @@ def test_file_and_kafka_sources_of_one_world_give_its_ground_truth(pipeline: Pip
 
 def test_a_killed_import_resumes_with_no_duplicate_and_no_gap(pipeline: Pipeline, tmp_path: Path) -> None:
     path = tmp_path / "receipts.csv"
-    truth = write_receipts(path, cards=400, seed=7, rows=20_000)
-    env = {**os.environ, **pipeline.env(), "C360_INGEST__BATCH_SIZE": "200"}
+    truth = write_receipts(path, cards=400, seed=7, rows=10_000)
+    env = {**os.environ, **pipeline.env(), "C360_INGEST__BATCH_SIZE": str(BATCH)}
     command = [sys.executable, "-m", "c360.cli", "import", str(path), "--source", "pos_receipts", "--quiet"]
     events, checkpoints = pipeline.store.events, pipeline.store.db[COLLECTION]
 
@@ -161,7 +162,7 @@ def test_a_killed_import_resumes_with_no_duplicate_and_no_gap(pipeline: Pipeline
     assert resumed, final.stdout
     start, rows, applied, duplicates = (int(g.replace(",", "")) for g in resumed.groups())
     assert start + rows == truth.rows and applied + duplicates == rows
-    assert duplicates <= 200  # at most the batch in flight at the kill was read again
+    assert duplicates <= BATCH  # at most the batch in flight at the kill was read again
     assert events.count_documents({}) == truth.rows
 
     got = {}
