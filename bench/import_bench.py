@@ -98,12 +98,13 @@ def main(
 ) -> None:
     """Generate (or reuse) the CSV, time the raw read and the import, report rows/s and peak memory."""
     command = f"python -m bench.import_bench {shlex.join(sys.argv[1:])}".rstrip()
+    code = _code_version()  # what the run imports now, not what the tree holds when it ends
     folder = Path(tempfile.gettempdir()) / "c360-import-bench"
     folder.mkdir(exist_ok=True)
     path = folder / f"receipts_{size_mb}mb_{cards}_{seed}.csv"
     truth = _file(path, size_mb, cards, seed, keep)
     try:
-        result = _run(path, truth, cards, batch_size, mongo_cache_gb, command)
+        result = _run(path, truth, cards, batch_size, mongo_cache_gb, command, code)
     finally:
         if not keep:
             path.unlink(missing_ok=True)
@@ -122,7 +123,9 @@ def _file(path: Path, size_mb: int, cards: int, seed: int, keep: bool) -> PosTru
     return truth
 
 
-def _run(path: Path, truth: PosTruth, cards: int, batch_size: int, cache_gb: float, command: str) -> Result:
+def _run(
+    path: Path, truth: PosTruth, cards: int, batch_size: int, cache_gb: float, command: str, code: str
+) -> Result:
     size = path.stat().st_size
     delimited = pacsv.ParseOptions(delimiter=";")
     raw_s, raw_rows = _timed(lambda: sum(b.num_rows for b in pacsv.open_csv(path, parse_options=delimited)))
@@ -174,7 +177,7 @@ def _run(path: Path, truth: PosTruth, cards: int, batch_size: int, cache_gb: flo
     return Result(
         date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         machine=_machine(),
-        code=_code_version(),
+        code=code,
         command=command,
         file_mb=round(size / 1e6, 1),
         rows=rows,
