@@ -147,6 +147,9 @@ def test_a_killed_import_resumes_with_no_duplicate_and_no_gap(pipeline: Pipeline
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            # Its transaction in flight stays open until mongod's transaction lifetime (60 s) ends it,
+            # and the next run (and the test's teardown) would wait for it: end it now, as expiry would.
+            pipeline.store.client.admin.command("killAllSessions", [])
         checkpoint = checkpoints.find_one()
         # No gap: every row before the checkpoint is durable (each row is one event).
         assert 0 < checkpoint["position"]["rows"] <= events.count_documents({})
