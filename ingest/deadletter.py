@@ -16,6 +16,7 @@ from ingest.file_rows import RowDeadLetter
 from ingest.records import DeadLetter
 
 HEADER_PREFIX = "c360."
+MAX_ERROR_CHARS = 500  # a MongoDB refusal or a malformed row's text can be long
 
 
 def dead_letter_headers(letter: DeadLetter, failed_at: datetime) -> list[tuple[str, bytes]]:
@@ -40,7 +41,7 @@ def row_dead_letter_headers(
     fields = {
         "reason": letter.reason,
         "field": letter.field,
-        "error": letter.message,
+        "error": letter.message[:MAX_ERROR_CHARS],
         "source.name": source,
         "source.file": row.file,
         "source.row": row.number,

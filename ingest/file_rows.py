@@ -67,6 +67,8 @@ def translate_row(
         return _state_event(source.state, payload, _content_bytes(row, payload))
     except IngestError as exc:
         return RowDeadLetter(row, exc.reason, exc.field, exc.message)
+    except Exception as exc:  # the last resort: a bug met on one row must not stop the import
+        return RowDeadLetter(row, "internal", "$", f"{type(exc).__name__}: {exc}")
 
 
 def raw_bytes(row: FileRow) -> bytes:

@@ -276,3 +276,17 @@ def test_a_naive_parquet_timestamp_needs_the_mappings_timezone(tmp_path: Any) ->
         and refused.field == "ordered_at"
         and "no UTC offset" in refused.message
     )
+
+
+def test_an_unexpected_failure_on_a_row_is_a_dead_letter_not_an_exception(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The last resort for a bug met on one row (here a mapping step made to fail): the import goes on."""
+
+    def broken(*_: Any) -> CanonicalEvent:
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr("ingest.file_rows.to_canonical", broken)
+    result = csv_row("pos_receipts", receipt_no="R1")
+    assert isinstance(result, RowDeadLetter)
+    assert (result.reason, result.field, result.message) == ("internal", "$", "RuntimeError: unexpected")
