@@ -12,7 +12,10 @@ from pydantic import BaseModel, Field
 class TraitOut(BaseModel):
     value: Any
     source: str = Field(description="The source that won by precedence")
-    updated_at: datetime | None = Field(description="When that source last stated it (None for CDC rows)")
+    updated_at: datetime | None = Field(
+        description="When that source last stated it: a state file's as-of for its rows (a date: midnight "
+        "UTC); None for CDC person rows"
+    )
 
 
 class ConsentOut(BaseModel):

@@ -20,11 +20,15 @@ from api.auth import KeyRing, digest, key_ring
 from api.webhooks import WebhookIngest
 from c360.kafka_clients import client_config
 from c360.publish import ensure_topics
-from c360.settings import ApiKeySettings, Settings, read_secret_file
+from c360.settings import ApiKeySettings, KafkaSettings, Settings, read_secret_file
 from c360.storage import Location, location
 from ingest.consumer import BatchOutcome, IngestLoop
 from ingest.deadletter import DeadLetterSink
-from ingest.mappings import SourceMapping, load_mapping_file
+from ingest.file_import import FileImport, FileOutcome
+from ingest.file_rows import RowDeadLetter
+from ingest.import_checkpoints import COLLECTION as IMPORT_CHECKPOINTS
+from ingest.import_checkpoints import ImportCheckpoints
+from ingest.mappings import FileSource, SourceMapping, load_mapping_file
 from ingest.records import DeadLetter
 from lakehouse.exports import ExportResult, export_segments
 from lakehouse.membership import WritebackResult, write_memberships
@@ -159,6 +163,62 @@ def ingest_loop(
         finally:
             loop.abandon()  # after close() a no-op; after an error, no write outlives the store
             consumer.close(autocommit=False)
+            dead_letters.close()
+
+
+class UnknownFileSource(ValueError):
+    """`c360 import --source NAME` names no entry of the mapping file's `files`."""
+
+
+def file_source(settings: Settings, name: str) -> FileSource:
+    files = {f.name: f for f in load_mapping_file(settings.ingest.mapping_file).files}
+    if name not in files:
+        raise UnknownFileSource(f"the mapping file has no file source {name!r}; it has {sorted(files)}")
+    return files[name]
+
+
+class _RowDeadLetters:
+    """The dead-letter topic for refused file rows; Kafka is only asked for once a row is refused."""
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self._kafka = kafka
+        self._sink: DeadLetterSink | None = None
+
+    def send_row(self, letter: RowDeadLetter, source: str) -> None:
+        if self._sink is None:
+            producer = KafkaProducer(**client_config(self._kafka), acks="all")
+            self._sink = DeadLetterSink(producer, self._kafka.dead_letter_topic)
+        self._sink.send_row(letter, source)
+
+    def flush(self) -> int:
+        return 0 if self._sink is None else self._sink.flush()
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+
+
+@contextmanager
+def file_import(
+    settings: Settings, source_name: str, on_batch: Callable[[FileOutcome], None] | None = None
+) -> Iterator[FileImport]:
+    """An importer of the named file source wired to the writer, its checkpoints and the dead letters."""
+    source = file_source(settings, source_name)
+    with open_store(settings) as store:
+        dead_letters = _RowDeadLetters(settings.kafka)
+        importer = FileImport(
+            source,
+            profile_writer(settings, store),
+            dead_letters,
+            ImportCheckpoints(store.db[IMPORT_CHECKPOINTS]),
+            batch_rows=settings.ingest.batch_size,
+            max_bytes=settings.ingest.max_message_bytes,
+            on_batch=on_batch,
+        )
+        try:
+            yield importer
+        finally:
+            importer.close()  # waits for the batch in flight before the store closes
             dead_letters.close()
 
 
