@@ -23,13 +23,13 @@ from api.read_path import ProfileReadPath
 from api.routes import erasure, health, identity, ingest, metrics, page, profiles
 from api.routes.page import STATIC
 from api.webhooks import WebhookIngest
+from identity.rules import IdentityRules
 from operational.async_reads import AsyncProfileReader
 from operational.erasure import Eraser
 from operational.identity_ops import IdentityEditor
-from operational.identity_rules import IdentityRules
-from operational.offers import OfferRules, load_offer_rules
 from operational.reviews import ReviewQueue
 from operational.store import UNAUTHORIZED, Store
+from profiles.offers import OfferRules, load_offer_rules
 
 REQUEST_SECONDS = Histogram(
     "c360_api_request_seconds",

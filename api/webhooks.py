@@ -19,8 +19,8 @@ from typing import Any
 
 from pymongo.errors import ConnectionFailure, InvalidOperation, PyMongoError
 
+from c360.ingest_loop import EventWriter
 from ingest import bounded_json
-from ingest.consumer import EventWriter
 from ingest.events import CanonicalEvent
 from ingest.mappings import SourceMapping
 from ingest.records import MAX_ERROR_CHARS, DeadLetter, Skipped, SourceRecord, internal_letter, translate

@@ -45,12 +45,12 @@ from rich.table import Table
 
 from c360.bootstrap import ingest_loop
 from c360.collector import settle_heap
+from c360.ingest_loop import BatchOutcome, IngestLoop
 from c360.progress import progress_bar
 from c360.publish import ensure_topics, publish
 from c360.servers import LocalServers, ServerError, kafka_bootstrap, mongo_uri
 from c360.settings import Settings, load_settings
 from c360.world import DEFAULT_SEED, Message, generate_world
-from ingest.consumer import BatchOutcome, IngestLoop
 from ingest.mappings import DEFAULT_MAPPING_FILE, load_mapping_file
 from ingest.records import SourceRecord, translate
 

@@ -18,12 +18,15 @@ from kafka import KafkaConsumer, KafkaProducer
 from api.app import ApiServices, create_app
 from api.auth import KeyRing, digest, key_ring
 from api.webhooks import WebhookIngest
+from c360.dead_letters import DeadLetterSink
+from c360.ingest_loop import BatchOutcome, IngestLoop
 from c360.kafka_clients import client_config
 from c360.publish import ensure_topics
 from c360.settings import ApiKeySettings, Settings, read_secret_file
 from c360.storage import Location, location
-from ingest.consumer import BatchOutcome, IngestLoop
-from ingest.deadletter import DeadLetterSink
+from identity.matching.model import MatchModel
+from identity.matching.schema import PERSON_SCHEMA
+from identity.rules import IdentityRules
 from ingest.mappings import SourceMapping, load_mapping_file
 from ingest.records import DeadLetter
 from lakehouse.exports import ExportResult, export_segments
@@ -33,11 +36,7 @@ from lakehouse.segments import load_segment_file
 from lakehouse.tables import Lakehouse
 from operational.erasure import Eraser
 from operational.identity_ops import IdentityEditor
-from operational.identity_rules import IdentityRules
 from operational.match_store import MatchService, MongoIndex
-from operational.matching.model import MatchModel
-from operational.matching.schema import PERSON_SCHEMA
-from operational.offers import load_offer_rules
 from operational.resolving_writer import ResolvingWriter
 from operational.reviews import ReviewQueue
 from operational.roles import Component
@@ -45,6 +44,7 @@ from operational.store import Store
 from operational.users import ensure_roles, ensure_user
 from operational.workers import WorkerRegistry
 from operational.writer import ProfileWriter
+from profiles.offers import load_offer_rules
 from sync.runner import LakeSync
 from sync.stream import OnCommit
 

@@ -18,11 +18,11 @@ from kafka.errors import UnknownTopicOrPartitionError
 from pymongo import MongoClient
 
 from c360.bootstrap import ingest_loop
+from c360.ingest_loop import BatchOutcome, LoopTotals
 from c360.kafka_clients import client_config
 from c360.publish import ensure_topics, publish
 from c360.settings import Settings
 from c360.world import TOPICS, World
-from ingest.consumer import BatchOutcome, LoopTotals
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ class SourceMapping(_Spec):
 
 
 Entity = Literal["holding", "order", "interaction", "person", "identity_link"]
-# The columns an entity's profile summary reads, beyond the identifiers (see operational/cdc_profile.py).
+# The columns an entity's profile summary reads, beyond the identifiers (see profiles/cdc.py).
 ENTITY_FIELDS: dict[str, tuple[str, ...]] = {
     "order": ("amount", "ordered_at"),
     "interaction": ("occurred_at",),

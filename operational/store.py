@@ -4,7 +4,7 @@ profiles          one document per profile; merged-away profiles stay as `{_id, 
 identities        `_id` = identity key ("email:ann@x.com"), the identity graph's edges to a profile
 events            canonical events by `_id` = event id: the idempotence record and the recent timeline
 identity_events   merges (and later splits) with their evidence
-cdc_rows          the latest state of every captured source row (see operational/row_state.py)
+cdc_rows          the latest state of every captured source row (see profiles/row_state.py)
 ingest_workers    one heartbeat document per running consumer, for readiness and lag
 erasures          one record per erased person: when, by whom, why, and what was deleted
 erased_keys       hashes of erased people's identity keys, whose events are dropped (suppression.py)
@@ -25,7 +25,7 @@ from pymongo.database import Database
 from pymongo.errors import CollectionInvalid, OperationFailure
 
 from operational.held_keys import FIELD as KEYS
-from operational.money import decimal_of
+from profiles.money import decimal_of
 
 NAMESPACE_EXISTS = 48
 UNAUTHORIZED = 13

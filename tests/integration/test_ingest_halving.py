@@ -15,9 +15,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from pymongo.errors import OperationFailure
 
+from c360.dead_letters import DeadLetterSink
+from c360.ingest_loop import IngestLoop, WriteResult
 from c360.settings import Settings
-from ingest.consumer import IngestLoop, WriteResult
-from ingest.deadletter import DeadLetterSink
 from ingest.events import CanonicalEvent, build_event
 from ingest.records import SourceRecord
 from operational.reads import ProfileReader

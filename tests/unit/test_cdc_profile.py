@@ -8,7 +8,7 @@ from typing import Any
 
 from bson.decimal128 import Decimal128
 
-from operational.cdc_profile import cdc_profile
+from profiles.cdc import cdc_profile
 
 
 def _doc(table: str, entity: str, key: str, position: str, **row: Any) -> dict[str, Any]:

@@ -25,8 +25,8 @@ from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from pymongo.errors import ConnectionFailure, InvalidOperation, PyMongoError
 
+from c360.dead_letters import DeadLetterSink
 from ingest import metrics
-from ingest.deadletter import DeadLetterSink
 from ingest.events import CanonicalEvent
 from ingest.mappings import SourceMapping, TableMapping
 from ingest.records import MAX_ERROR_CHARS, DeadLetter, Skipped, SourceRecord, internal_letter, translate
