@@ -30,9 +30,8 @@ from identity.rules import IdentityRules
 from ingest.mappings import SourceMapping, load_mapping_file
 from ingest.records import DeadLetter
 from lakehouse.exports import ExportResult, export_segments
-from lakehouse.membership import WritebackResult, write_memberships
-from lakehouse.reconcile import ReconcileReport, reconcile
-from lakehouse.segments import load_segment_file
+from lakehouse.reconcile import RECONCILED, ReconcileReport, reconcile
+from lakehouse.segments import load_segment_file, memberships
 from lakehouse.tables import Lakehouse
 from operational.erasure import Eraser
 from operational.identity_ops import IdentityEditor
@@ -40,6 +39,7 @@ from operational.match_store import MatchService, MongoIndex
 from operational.resolving_writer import ResolvingWriter
 from operational.reviews import ReviewQueue
 from operational.roles import Component
+from operational.segment_writeback import WritebackResult, write_memberships
 from operational.store import Store
 from operational.users import ensure_roles, ensure_user
 from operational.workers import WorkerRegistry
@@ -237,14 +237,14 @@ def lake_sync(settings: Settings, on_commit: OnCommit = lambda _: None) -> Itera
 def reconcile_lake(settings: Settings) -> ReconcileReport:
     """Profiles recomputed from the lake's events, diffed against the configured MongoDB."""
     with open_store(settings) as store:
-        return reconcile(Lakehouse(lake_location(settings)).duckdb(), store)
+        return reconcile(Lakehouse(lake_location(settings)).duckdb(), store.live_profiles(RECONCILED))
 
 
 def apply_segments(settings: Settings) -> WritebackResult:
     """Evaluate the segments file now and write each live profile's membership to MongoDB."""
     segments = load_segment_file(settings.lake.segments_file).segments
     with open_store(settings) as store:
-        return write_memberships(Lakehouse(lake_location(settings)).duckdb(), segments, store)
+        return write_memberships(store, memberships(Lakehouse(lake_location(settings)).duckdb(), segments))
 
 
 def export_day(settings: Settings, day: date) -> ExportResult:

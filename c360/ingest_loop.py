@@ -14,28 +14,24 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from bson.errors import BSONError
 from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
-from pymongo.errors import ConnectionFailure, InvalidOperation, PyMongoError
 
 from c360.dead_letters import DeadLetterSink
 from ingest import metrics
 from ingest.events import CanonicalEvent
 from ingest.mappings import SourceMapping, TableMapping
 from ingest.records import MAX_ERROR_CHARS, DeadLetter, Skipped, SourceRecord, internal_letter, translate
+from operational.port import REFUSED_BY_STORE, EventWriter, StoreClosed, StoreUnreachable, aborted
 from operational.workers import WorkerRegistry
-from operational.writer import TRANSIENT, ApplyResult
 
 log = logging.getLogger(__name__)
-# What MongoDB or the BSON encoder refuse in an event itself (not a passing outage): dead-letter it.
-REFUSED_BY_STORE = (PyMongoError, BSONError, OverflowError)
 HEARTBEAT_EVERY_S = 1.0
 # Between short polls the loop checks whether the batch in flight is written, to commit it at once.
 POLL_SLICE_MS = 20
@@ -44,10 +40,11 @@ POLL_SLICE_MS = 20
 Translated = tuple[SourceRecord, CanonicalEvent]
 
 
-class EventWriter(Protocol):
-    """The profile writer, or the resolving writer that runs probabilistic matching after it."""
-
-    def apply(self, events: Sequence[CanonicalEvent]) -> ApplyResult: ...
+def source_record(record: ConsumerRecord) -> SourceRecord:
+    """What translation needs of a Kafka record."""
+    return SourceRecord(
+        record.topic, record.partition, record.offset, record.key, record.value, record.timestamp
+    )
 
 
 @dataclass(frozen=True)
@@ -227,7 +224,7 @@ class IngestLoop:
                 timeout_ms=min(remaining_ms, POLL_SLICE_MS), max_records=self._batch_size - len(records)
             )
             for batch in polled.values():
-                records += [SourceRecord.of(r) for r in batch]
+                records += [source_record(r) for r in batch]
             if self._in_flight is not None and self._in_flight.write.done():
                 self.drain(stop)
             if records and (self._in_flight is None or not polled):
@@ -265,11 +262,11 @@ class IngestLoop:
             try:
                 result = self._writer.apply([event for _, event in good])
                 return WriteResult(result.applied, result.duplicates, result.suppressed)
-            except InvalidOperation:  # the client was closed: the process is stopping, not the event's fault
+            except StoreClosed:  # the client was closed: the process is stopping, not the event's fault
                 raise
             except REFUSED_BY_STORE as exc:
-                transient = isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT)
-                if not (transient or isinstance(exc, ConnectionFailure)):
+                transient = aborted(exc)
+                if not (transient or isinstance(exc, StoreUnreachable)):
                     return self._refused(good, stop, "store", f"MongoDB refused the event: {exc}")
                 if self._abandoned.is_set() or (stop is not None and stop.is_set()):
                     raise

@@ -12,7 +12,7 @@ erased_keys       hashes of erased people's identity keys, whose events are drop
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -105,6 +105,14 @@ class Store:
     @property
     def ingest_workers(self) -> Collection:
         return self.db["ingest_workers"]
+
+    def live_profiles(self, fields: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """Every profile that is not a merge redirect, with `fields` (and `_id`)."""
+        return self.profiles.find({"merged_into": {"$exists": False}}, dict.fromkeys(fields, 1))
+
+    def drop(self) -> None:
+        """Drop the whole database (the demo starts over)."""
+        self.client.drop_database(self.db.name)
 
     def prepare(self, *more_indexes: Callable[[], None]) -> None:
         """`ensure_indexes` (then `more_indexes`) when this MongoDB user may create them. A component's
