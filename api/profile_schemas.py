@@ -1,4 +1,4 @@
-"""Response models of the full profile's sections (operational/profile_view.py builds their content)."""
+"""Response models of the full profile's sections (profiles/view.py builds their content)."""
 
 from __future__ import annotations
 

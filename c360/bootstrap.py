@@ -18,37 +18,37 @@ from kafka import KafkaConsumer, KafkaProducer
 from api.app import ApiServices, create_app
 from api.auth import KeyRing, digest, key_ring
 from api.webhooks import WebhookIngest
+from c360.dead_letters import DeadLetterSink
+from c360.file_import import FileImport, FileOutcome
+from c360.ingest_loop import BatchOutcome, IngestLoop
 from c360.kafka_clients import client_config
 from c360.publish import ensure_topics
 from c360.settings import ApiKeySettings, KafkaSettings, Settings, read_secret_file
 from c360.storage import Location, location
-from ingest.consumer import BatchOutcome, IngestLoop
-from ingest.deadletter import DeadLetterSink
-from ingest.file_import import FileImport, FileOutcome
+from identity.matching.model import MatchModel
+from identity.matching.schema import PERSON_SCHEMA
+from identity.rules import IdentityRules
 from ingest.file_rows import RowDeadLetter
-from ingest.import_checkpoints import COLLECTION as IMPORT_CHECKPOINTS
-from ingest.import_checkpoints import ImportCheckpoints
 from ingest.mappings import FileSource, SourceMapping, load_mapping_file
 from ingest.records import DeadLetter
 from lakehouse.exports import ExportResult, export_segments
-from lakehouse.membership import WritebackResult, write_memberships
-from lakehouse.reconcile import ReconcileReport, reconcile
-from lakehouse.segments import load_segment_file
+from lakehouse.reconcile import RECONCILED, ReconcileReport, reconcile
+from lakehouse.segments import load_segment_file, memberships
 from lakehouse.tables import Lakehouse
 from operational.erasure import Eraser
 from operational.identity_ops import IdentityEditor
-from operational.identity_rules import IdentityRules
+from operational.import_checkpoints import COLLECTION as IMPORT_CHECKPOINTS
+from operational.import_checkpoints import ImportCheckpoints
 from operational.match_store import MatchService, MongoIndex
-from operational.matching.model import MatchModel
-from operational.matching.schema import PERSON_SCHEMA
-from operational.offers import load_offer_rules
 from operational.resolving_writer import ResolvingWriter
 from operational.reviews import ReviewQueue
 from operational.roles import Component
+from operational.segment_writeback import WritebackResult, write_memberships
 from operational.store import Store
 from operational.users import ensure_roles, ensure_user
 from operational.workers import WorkerRegistry
 from operational.writer import ProfileWriter
+from profiles.offers import load_offer_rules
 from sync.runner import LakeSync
 from sync.stream import OnCommit
 
@@ -297,14 +297,14 @@ def lake_sync(settings: Settings, on_commit: OnCommit = lambda _: None) -> Itera
 def reconcile_lake(settings: Settings) -> ReconcileReport:
     """Profiles recomputed from the lake's events, diffed against the configured MongoDB."""
     with open_store(settings) as store:
-        return reconcile(Lakehouse(lake_location(settings)).duckdb(), store)
+        return reconcile(Lakehouse(lake_location(settings)).duckdb(), store.live_profiles(RECONCILED))
 
 
 def apply_segments(settings: Settings) -> WritebackResult:
     """Evaluate the segments file now and write each live profile's membership to MongoDB."""
     segments = load_segment_file(settings.lake.segments_file).segments
     with open_store(settings) as store:
-        return write_memberships(Lakehouse(lake_location(settings)).duckdb(), segments, store)
+        return write_memberships(store, memberships(Lakehouse(lake_location(settings)).duckdb(), segments))
 
 
 def export_day(settings: Settings, day: date) -> ExportResult:

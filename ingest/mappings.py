@@ -97,7 +97,7 @@ class SourceMapping(EventMapping):
 
 
 Entity = Literal["holding", "order", "interaction", "person", "identity_link", "traits"]
-# The columns an entity's profile summary reads, beyond the identifiers (see operational/cdc_profile.py).
+# The columns an entity's profile summary reads, beyond the identifiers (see profiles/cdc.py).
 ENTITY_FIELDS: dict[str, tuple[str, ...]] = {
     "order": ("amount", "ordered_at"),
     "interaction": ("occurred_at",),

@@ -14,11 +14,11 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from c360.bootstrap import UnknownFileSource, file_import
+from c360.drop_folder import watch
+from c360.file_import import FileOutcome
 from c360.progress import progress_bar
 from c360.service import start_service
 from c360.settings import load_settings
-from ingest.drop_folder import watch
-from ingest.file_import import FileOutcome
 from ingest.file_reader import FileReadError, find_files
 from ingest.file_rows import RowDeadLetter
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from kafka import KafkaConsumer
 
+from c360.ingest_loop import IngestLoop
 from c360.publish import publish
 from c360.settings import Settings
 from c360.world import Message, World
-from ingest.consumer import IngestLoop
 from operational.store import Store
 
 

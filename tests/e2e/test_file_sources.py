@@ -19,16 +19,16 @@ from typing import Any
 import pytest
 
 from c360.bootstrap import file_import, ingest_loop
+from c360.file_import import FileOutcome
 from c360.pos_dump import write_receipts
 from c360.world import TOPIC_EMAIL, TOPIC_ORDERS, World, generate_world
 from c360.world_files import SAMPLE_WORLD, WorldFiles, world_files
 from c360.world_truth import expected_view
-from ingest.file_import import FileOutcome
 from ingest.file_reader import find_files
-from ingest.import_checkpoints import ALREADY, COLLECTION
-from operational.offers import load_offer_rules
-from operational.profile_view import profile_view
+from operational.import_checkpoints import ALREADY, COLLECTION
 from operational.reads import ProfileReader
+from profiles.offers import load_offer_rules
+from profiles.view import profile_view
 from tests.e2e.support import (
     Pipeline,
     assert_profiles_match_ground_truth,

@@ -10,9 +10,9 @@ import pytest
 from c360.bootstrap import ingest_loop
 from c360.world import generate_world
 from c360.world_truth import expected_view
-from operational.offers import load_offer_rules
-from operational.profile_view import profile_view
 from operational.reads import ProfileReader
+from profiles.offers import load_offer_rules
+from profiles.view import profile_view
 from tests.e2e.support import Pipeline, run_until, served
 
 pytestmark = pytest.mark.e2e

@@ -18,17 +18,17 @@ import yaml
 from kafka import KafkaConsumer
 
 from c360.bootstrap import file_import
+from c360.drop_folder import watch
+from c360.file_import import FileOutcome
 from c360.publish import ensure_topics
 from c360.settings import Settings
-from ingest.drop_folder import watch
-from ingest.file_import import FileOutcome
 from ingest.file_reader import find_files
-from ingest.import_checkpoints import ALREADY, COLLECTION, ImportCheckpoints
 from ingest.mappings import DEFAULT_MAPPING_FILE
-from operational.offers import load_offer_rules
-from operational.profile_view import profile_view
+from operational.import_checkpoints import ALREADY, COLLECTION, ImportCheckpoints
 from operational.reads import ProfileReader
 from operational.store import Store
+from profiles.offers import load_offer_rules
+from profiles.view import profile_view
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 20, tzinfo=UTC)

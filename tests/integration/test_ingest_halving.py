@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo.errors import OperationFailure
 
-from ingest.durable_apply import WriteResult, apply_durably
+from c360.durable_apply import WriteResult, apply_durably
 from ingest.events import CanonicalEvent, build_event
 from operational.reads import ProfileReader
 from operational.store import Store

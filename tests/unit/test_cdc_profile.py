@@ -9,9 +9,9 @@ from typing import Any
 
 from bson.decimal128 import Decimal128
 
-from operational.cdc_profile import cdc_profile
-from operational.offers import load_offer_rules
-from operational.profile_view import profile_view
+from profiles.cdc import cdc_profile
+from profiles.offers import load_offer_rules
+from profiles.view import profile_view
 
 
 def _doc(table: str, entity: str, key: str, position: str, **row: Any) -> dict[str, Any]:

@@ -14,12 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
+from c360.drop_folder import Settling
 from c360.world import generate_world
 from c360.world_files import SAMPLE_WORLD, sample_files
-from ingest.drop_folder import Settling
 from ingest.file_reader import FileRef, Position
-from ingest.import_checkpoints import ALREADY, plan_import, unchanged_since_done
 from ingest.mappings import MappingFile
+from operational.import_checkpoints import ALREADY, plan_import, unchanged_since_done
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 EVENTS = {

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import pyarrow.fs as pafs
 
-from ingest.file_import import FileImport, FileOutcome
+from c360.file_import import FileImport, FileOutcome
 from ingest.file_reader import FileReadError, FileRef, find_files
-from ingest.import_checkpoints import ALREADY
+from operational.import_checkpoints import ALREADY
 
 log = logging.getLogger(__name__)
 Signature = tuple[int, int | None]

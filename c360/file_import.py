@@ -1,6 +1,6 @@
 """The file import loop: batch files through the same mappings, events and writer as Kafka records.
 
-Per file, its checksum and checkpoint decide where to start (ingest/import_checkpoints.py). Then per
+Per file, its checksum and checkpoint decide where to start (operational/import_checkpoints.py). Then per
 batch of rows, in the order the Kafka loop keeps per poll: translate every row (bad ones become dead
 letters), apply the events until MongoDB holds them, wait until every dead letter is acknowledged, and
 only then move the file's checkpoint past the batch. The next batch is read and translated while one is
@@ -17,18 +17,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ingest.durable_apply import EventWriter, WriteResult, apply_durably
+from c360.durable_apply import EventWriter, WriteResult, apply_durably
 from ingest.events import CanonicalEvent
 from ingest.file_reader import FileReadError, FileRef, Position, checksum, file_format, read_rows
 from ingest.file_rows import FileRow, RowDeadLetter, translate_row
-from ingest.import_checkpoints import ALREADY, ImportCheckpoints, plan_import, unchanged_since_done
 from ingest.mappings import FileSource
+from operational.import_checkpoints import ALREADY, ImportCheckpoints, plan_import, unchanged_since_done
 
 EXAMPLES = 5  # dead letters kept for the summary; all of them go to the dead-letter topic
 
 
 class RowDeadLetters(Protocol):
-    """The dead-letter topic (ingest/deadletter.py): `flush` raises unless every letter was acknowledged."""
+    """The dead-letter topic (c360/dead_letters.py): `flush` raises unless every letter was acknowledged."""
 
     def send_row(self, letter: RowDeadLetter, source: str) -> None: ...
 

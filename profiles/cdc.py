@@ -20,7 +20,7 @@ from bson.decimal128 import Decimal128
 
 
 def cdc_profile(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """The CDC part of one profile from its live `cdc_rows` documents (see operational/row_state.py)."""
+    """The CDC part of one profile from its live `cdc_rows` documents (see profiles/row_state.py)."""
     ordered = sorted(rows, key=lambda d: (d["table"], d["key"]))
     holdings: list[dict[str, Any]] = []
     orders: dict[str, dict[str, Any]] = {}

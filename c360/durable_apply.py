@@ -3,8 +3,8 @@ halves while its transactions keep aborting, and event by event when it refuses 
 are handed back with their origin and reason for the caller's dead letter. A writer that fails on an
 event for any other reason (a bug) must not stop ingest either: that event is an `internal` refusal.
 
-Shared by the Kafka ingest loop (ingest/consumer.py), whose events come from records, and file imports
-(ingest/file_import.py), whose events come from rows: the origin is whatever the caller paired each
+Shared by the Kafka ingest loop (c360/ingest_loop.py), whose events come from records, and file imports
+(c360/file_import.py), whose events come from rows: the origin is whatever the caller paired each
 event with.
 """
 
@@ -12,27 +12,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
-
-from bson.errors import BSONError
-from pymongo.errors import ConnectionFailure, InvalidOperation, PyMongoError
+from typing import Generic, TypeVar
 
 from ingest.events import CanonicalEvent
 from ingest.records import MAX_ERROR_CHARS
-from operational.writer import TRANSIENT, ApplyResult
+from operational.port import REFUSED_BY_STORE, EventWriter, StoreClosed, StoreUnreachable, aborted
 
 log = logging.getLogger(__name__)
-# What MongoDB or the BSON encoder refuse in an event itself (not a passing outage): dead-letter it.
-REFUSED_BY_STORE = (PyMongoError, BSONError, OverflowError)
 T = TypeVar("T")
-
-
-class EventWriter(Protocol):
-    """The profile writer, or the resolving writer that runs probabilistic matching after it."""
-
-    def apply(self, events: Sequence[CanonicalEvent]) -> ApplyResult: ...
 
 
 @dataclass(frozen=True)
@@ -63,11 +52,11 @@ def apply_durably(
         try:
             result = writer.apply([event for _, event in good])
             return WriteResult(result.applied, result.duplicates, result.suppressed)
-        except InvalidOperation:  # the client was closed: the process is stopping, not the event's fault
+        except StoreClosed:  # the client was closed: the process is stopping, not the event's fault
             raise
         except REFUSED_BY_STORE as exc:
-            transient = isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT)
-            if not (transient or isinstance(exc, ConnectionFailure)):
+            transient = aborted(exc)
+            if not (transient or isinstance(exc, StoreUnreachable)):
                 return _refused(writer, good, stopping, "store", f"MongoDB refused the event: {exc}")
             if stopping():
                 raise

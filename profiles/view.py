@@ -1,6 +1,6 @@
 """The full profile as of a given time, pure: windows and derived fields evaluated against the clock.
 
-Stored counters are per UTC day (operational/activity.py); a window of N days is the N calendar days
+Stored counters are per UTC day (profiles/activity.py); a window of N days is the N calendar days
 ending today (UTC), so reading with a later clock drops old days without any event arriving. Traits
 take the first source in `TRAIT_PRECEDENCE` that has the field; consent flags the latest statement.
 Traits of state rows (a credit bureau's file) carry their source and the row's as-of as `updated_at`.
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from operational.offers import OfferRules
+from profiles.offers import OfferRules
 
 TRAIT_PRECEDENCE = ("core_banking", "crm", "retail", "web", "support")
 TOP_ITEMS = 5

@@ -19,15 +19,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from c360.dead_letters import DeadLetterSink
+from c360.durable_apply import WriteResult, apply_durably
 from ingest import metrics
-from ingest.deadletter import DeadLetterSink
-from ingest.durable_apply import EventWriter, WriteResult, apply_durably
 from ingest.events import CanonicalEvent
 from ingest.mappings import SourceMapping, TableMapping
 from ingest.records import DeadLetter, Skipped, SourceRecord, internal_letter, translate
+from operational.port import EventWriter
 from operational.workers import WorkerRegistry
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,13 @@ POLL_SLICE_MS = 20
 
 
 Translated = tuple[SourceRecord, CanonicalEvent]
+
+
+def source_record(record: ConsumerRecord) -> SourceRecord:
+    """What translation needs of a Kafka record."""
+    return SourceRecord(
+        record.topic, record.partition, record.offset, record.key, record.value, record.timestamp
+    )
 
 
 @dataclass
@@ -198,7 +207,7 @@ class IngestLoop:
                 timeout_ms=min(remaining_ms, POLL_SLICE_MS), max_records=self._batch_size - len(records)
             )
             for batch in polled.values():
-                records += [SourceRecord.of(r) for r in batch]
+                records += [source_record(r) for r in batch]
             if self._in_flight is not None and self._in_flight.write.done():
                 self.drain(stop)
             if records and (self._in_flight is None or not polled):
