@@ -11,10 +11,15 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from kafka import KafkaConsumer, KafkaProducer
 
+from activation.evaluate import Verdict, next_boundary, verdict
+from activation.membership import RealtimeSegment
+from activation.messages import COMPACTED, TOPICS
+from activation.process import Activation
 from api.app import ApiServices, create_app
 from api.auth import KeyRing, digest, key_ring
 from api.webhooks import WebhookIngest
@@ -29,7 +34,7 @@ from ingest.records import DeadLetter
 from lakehouse.exports import ExportResult, export_segments
 from lakehouse.membership import WritebackResult, write_memberships
 from lakehouse.reconcile import ReconcileReport, reconcile
-from lakehouse.segments import load_segment_file
+from lakehouse.segments import Segment, load_segment_file, members_sql
 from lakehouse.tables import Lakehouse
 from operational.erasure import Eraser
 from operational.identity_ops import IdentityEditor
@@ -38,6 +43,7 @@ from operational.match_store import MatchService, MongoIndex
 from operational.matching.model import MatchModel
 from operational.matching.schema import PERSON_SCHEMA
 from operational.offers import load_offer_rules
+from operational.reads import ProfileReader
 from operational.resolving_writer import ResolvingWriter
 from operational.reviews import ReviewQueue
 from operational.roles import Component
@@ -254,3 +260,90 @@ def export_day(settings: Settings, day: date) -> ExportResult:
     lake = Lakehouse(lake_location(settings), as_of=end, travel=end <= datetime.now(UTC))
     exports = location(settings.lake.exports_path, settings.lake.storage)
     return export_segments(lake.duckdb(), segments, day, exports)
+
+
+def realtime_segments(settings: Settings) -> list[RealtimeSegment]:
+    """The segments of lake.segments_file defined by a `rule` (the others are lake-only); none without
+    the file."""
+    path = settings.lake.segments_file
+    if not path.exists():
+        log.warning("%s does not exist: no real-time segments", path)
+        return []
+    segments = load_segment_file(path).segments
+    return [RealtimeSegment(s.name, s.rule) for s in segments if s.rule is not None]
+
+
+def activation_producer(settings: Settings) -> KafkaProducer:
+    """Acknowledged by every in-sync replica, one request in flight per broker: a retried batch can
+    never overtake the next one, so each profile's records stay in order."""
+    return KafkaProducer(
+        **client_config(settings.kafka), acks="all", linger_ms=2, max_in_flight_requests_per_connection=1
+    )
+
+
+@contextmanager
+def activation(settings: Settings) -> Iterator[Activation]:
+    """The activation process on the configured MongoDB and Kafka, its topics created first (c360.profiles
+    compacted)."""
+    compact = {topic: {"cleanup.policy": "compact"} for topic in COMPACTED}
+    ensure_topics(settings.kafka, list(TOPICS), settings.activation.partitions, compact)
+    segments = realtime_segments(settings)
+    with open_store(settings) as store:
+        producer = activation_producer(settings)
+        try:
+            process = Activation(
+                store,
+                producer,
+                segments,
+                load_offer_rules(settings.api.offers_file),
+                batch_size=settings.activation.batch_size,
+                sweep_every_s=settings.activation.sweep_every_seconds,
+            )
+            try:
+                yield process
+            finally:
+                process.close()
+        finally:
+            producer.close()
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a profile is in a segment or not: each condition's value, or the lake's answer."""
+
+    segment: Segment
+    profile_id: str  # the live profile (a merged-away id is followed to its survivor)
+    verdict: Verdict | None  # a real-time segment's evaluation now
+    boundary: datetime | None
+    stored: dict[str, Any] | None  # the membership activation stored on the profile, if any
+    lake_member: bool | None  # a lake-only segment: whether the lake's SQL selects the profile
+
+
+def explain_segment(settings: Settings, name: str, profile_id: str) -> Explanation:
+    """Raises KeyError naming what is unknown (the segment or the profile)."""
+    by_name = {s.name: s for s in load_segment_file(settings.lake.segments_file).segments}
+    if name not in by_name:
+        raise KeyError(
+            f"no segment {name} in {settings.lake.segments_file}; known: {', '.join(sorted(by_name))}"
+        )
+    segment = by_name[name]
+    with open_store(settings) as store:
+        doc = ProfileReader(store).get(profile_id)
+    if doc is None:
+        raise KeyError(f"no profile {profile_id}")
+    stored = (doc.get("activation") or {}).get("segments", {}).get(name)
+    if segment.rule is None:
+        con = Lakehouse(lake_location(settings)).duckdb()
+        found = con.execute(
+            f"SELECT count(*) FROM ({members_sql(segment)}) WHERE profile_id = ?", [doc["_id"]]
+        )
+        return Explanation(segment, doc["_id"], None, None, stored, found.fetchall()[0][0] > 0)
+    now = datetime.now(UTC)
+    return Explanation(
+        segment,
+        doc["_id"],
+        verdict(segment.rule, doc, now),
+        next_boundary(segment.rule, doc, now),
+        stored,
+        None,
+    )
