@@ -76,22 +76,38 @@ class RateLimit:
         self._next = max(now, self._next) + self._interval
 
 
+class Sender:
+    """Signed, rate-limited posts to one destination."""
+
+    def __init__(self, destination: Destination, send: Post = post) -> None:
+        self.destination = destination
+        self._send = send
+        self._secret = destination.secret()
+        self._limit = RateLimit(destination.rate_per_second)
+
+    def post(self, body: bytes) -> None:
+        self._limit.wait()
+        headers = sign(self._secret, int(time.time()), body)
+        self._send(self.destination.url, body, headers, self.destination.timeout_seconds)
+
+
 class Delivery:
     def __init__(
         self,
         destination: Destination,
         consumer: KafkaConsumer,
+        streams: dict[str, str],
         store: Store,
         send: Post = post,
         rng: random.Random | None = None,
     ) -> None:
+        """`consumer`: subscribed to the topics of the destination's streams; `streams`: topic -> stream."""
         self.destination = destination
         self._consumer = consumer
+        self._streams = streams
         self._dead = store.db[DEAD_LETTERS]
-        self._send = send
+        self._sender = Sender(destination, send)
         self._rng = rng or random.Random()
-        self._secret = destination.secret()
-        self._limit = RateLimit(destination.rate_per_second)
 
     def step(self) -> int:
         """Poll once, deliver what this destination receives of it, commit; the records delivered."""
@@ -100,13 +116,14 @@ class Delivery:
         for records in polled.values():
             for r in records:
                 value = None if r.value is None else json.loads(r.value)
-                chosen = select(self.destination, r.topic, value)
+                stream = self._streams[r.topic]
+                chosen = select(self.destination, stream, value)
                 if chosen is None:
                     metrics.DELIVERIES.labels(self.destination.name, "filtered").inc()
                     continue
                 key = dict(r.headers or []).get(IDEMPOTENCY_HEADER, b"").decode()
                 items.append(
-                    {"topic": r.topic, "key": r.key.decode(), "idempotency_key": key, "value": chosen}
+                    {"stream": stream, "key": r.key.decode(), "idempotency_key": key, "value": chosen}
                 )
         if items:
             self.deliver(items)
@@ -116,23 +133,22 @@ class Delivery:
 
     def deliver(self, items: list[dict[str, Any]]) -> bool:
         """Post one batch with retries; dead-letter it after max_attempts. True when delivered."""
-        body = json.dumps(
-            {"destination": self.destination.name, "records": items}, separators=(",", ":")
-        ).encode()
+        name = self.destination.name
+        body = json.dumps({"destination": name, "records": items}, separators=(",", ":")).encode()
         error = ""
         for attempt in range(1, self.destination.max_attempts + 1):
             try:
-                self._post(body)
-                metrics.DELIVERIES.labels(self.destination.name, "delivered").inc(len(items))
+                self._sender.post(body)
+                metrics.DELIVERIES.labels(name, "delivered").inc(len(items))
                 return True
             except DeliveryFailed as exc:
                 error = str(exc)
             if attempt < self.destination.max_attempts:
-                metrics.DELIVERIES.labels(self.destination.name, "retried").inc(len(items))
+                metrics.DELIVERIES.labels(name, "retried").inc(len(items))
                 time.sleep(backoff(self.destination, attempt, self._rng))
         self._dead.insert_one(
             {
-                "destination": self.destination.name,
+                "destination": name,
                 "body": body.decode(),
                 "records": len(items),
                 "attempts": self.destination.max_attempts,
@@ -140,30 +156,28 @@ class Delivery:
                 "at": datetime.now(UTC),
             }
         )
-        metrics.DELIVERIES.labels(self.destination.name, "dead_lettered").inc(len(items))
+        metrics.DELIVERIES.labels(name, "dead_lettered").inc(len(items))
         return False
 
-    def replay(self) -> ReplayResult:
-        """Each dead letter of this destination once more, oldest first."""
-        delivered = failed = 0
-        for doc in list(self._dead.find({"destination": self.destination.name}).sort("at", 1)):
-            try:
-                self._post(doc["body"].encode())
-            except DeliveryFailed as exc:
-                failed += 1
-                self._dead.update_one(
-                    {"_id": doc["_id"]}, {"$set": {"error": str(exc)}, "$inc": {"attempts": 1}}
-                )
-                continue
-            delivered += 1
-            self._dead.delete_one({"_id": doc["_id"]})
-        return ReplayResult(delivered, failed)
-
     def follow(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            self.step()
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self._consumer.close()
 
-    def _post(self, body: bytes) -> None:
-        self._limit.wait()
-        headers = sign(self._secret, int(time.time()), body)
-        self._send(self.destination.url, body, headers, self.destination.timeout_seconds)
+
+def replay(destination: Destination, store: Store, send: Post = post) -> ReplayResult:
+    """Each dead letter of `destination` once more, oldest first, freshly signed; delivered ones go."""
+    dead, sender = store.db[DEAD_LETTERS], Sender(destination, send)
+    delivered = failed = 0
+    for doc in list(dead.find({"destination": destination.name}).sort("at", 1)):
+        try:
+            sender.post(doc["body"].encode())
+        except DeliveryFailed as exc:
+            failed += 1
+            dead.update_one({"_id": doc["_id"]}, {"$set": {"error": str(exc)}, "$inc": {"attempts": 1}})
+            continue
+        delivered += 1
+        dead.delete_one({"_id": doc["_id"]})
+    return ReplayResult(delivered, failed)

@@ -38,14 +38,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from activation.messages import IDENTITY_CHANGES, PROFILES, SEGMENT_CHANGES
+from activation.messages import PROFILES, SEGMENT_CHANGES
 
 Stream = Literal["profiles", "segment_changes", "identity_changes"]
-TOPIC_OF: dict[str, str] = {
-    "profiles": PROFILES,
-    "segment_changes": SEGMENT_CHANGES,
-    "identity_changes": IDENTITY_CHANGES,
-}
 SIGNATURE_HEADER, TIMESTAMP_HEADER = "X-C360-Signature", "X-C360-Timestamp"
 
 
@@ -82,10 +77,6 @@ class Destination(BaseModel):
             raise ValueError(f"destination {self.name}: its HMAC key must be at least 16 characters")
         return value.encode()
 
-    @property
-    def topics(self) -> list[str]:
-        return [TOPIC_OF[s] for s in self.streams]
-
 
 class DestinationFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -106,16 +97,16 @@ def load_destinations(path: Path) -> list[Destination]:
         return DestinationFile.model_validate(yaml.safe_load(fh)).destinations
 
 
-def select(destination: Destination, topic: str, value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What `destination` receives of one record (None: nothing); a tombstone is never sent (its
-    `erased` notice, just before it, is)."""
-    if value is None or topic not in destination.topics:
+def select(destination: Destination, stream: str, value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What `destination` receives of one record of `stream` (None: nothing); a tombstone is never sent
+    (its `erased` notice, just before it, is)."""
+    if value is None or stream not in destination.streams:
         return None
-    if topic == SEGMENT_CHANGES and "segment" in value:
+    if stream == SEGMENT_CHANGES and "segment" in value:
         if destination.segments is not None and value["segment"] not in destination.segments:
             return None
         return _audience_change(value, destination.marketing)
-    if topic == PROFILES and value.get("type") == "profile" and destination.marketing:
+    if stream == PROFILES and value.get("type") == "profile" and destination.marketing:
         consent = value.get("profile", {}).get("consent", {}).get("marketing", {})
         return value if consent.get("value") is True else None
     return value

@@ -1,4 +1,5 @@
 """What each MongoDB change becomes on the outbound topics, pure: one change in, the records out.
+Topics are `activation.topic_prefix` (default `c360.`) and the stream's name.
 
     c360.profiles         compacted, key = profile id. {type: profile, profile_id, version, profile}
                           (the body GET /profiles/{id} serves); a merged-away profile gets
@@ -18,7 +19,7 @@ consumer drops duplicates by it. Records of one profile share a key, hence a par
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pydantic_core
@@ -26,18 +27,22 @@ import pydantic_core
 from api.profile_body import profile_body
 from operational.offers import OfferRules
 from operational.profile_view import profile_view
+from sync.convert import change_time
 
-PROFILES = "c360.profiles"
-SEGMENT_CHANGES = "c360.segment_changes"
-IDENTITY_CHANGES = "c360.identity_changes"
-TOPICS = (PROFILES, SEGMENT_CHANGES, IDENTITY_CHANGES)
+PROFILES, SEGMENT_CHANGES, IDENTITY_CHANGES = "profiles", "segment_changes", "identity_changes"
+STREAMS = (PROFILES, SEGMENT_CHANGES, IDENTITY_CHANGES)
 COMPACTED = (PROFILES,)
 IDEMPOTENCY_HEADER = "idempotency-key"
 
 
+def topic_names(prefix: str) -> dict[str, str]:
+    """Each stream's topic: `c360.profiles` and so on with the default prefix."""
+    return {stream: f"{prefix}{stream}" for stream in STREAMS}
+
+
 @dataclass(frozen=True)
 class Outbound:
-    topic: str
+    stream: str
     key: str
     value: dict[str, Any] | None  # None: a tombstone
     idempotency_key: str
@@ -46,8 +51,9 @@ class Outbound:
         return None if self.value is None else pydantic_core.to_json(self.value)
 
 
-def profile_messages(change: dict[str, Any], rules: OfferRules, now: datetime) -> list[Outbound]:
-    """The records of one change of the `profiles` collection (its post-image in fullDocument)."""
+def profile_messages(change: dict[str, Any], rules: OfferRules) -> list[Outbound]:
+    """The records of one change of the `profiles` collection (its post-image in fullDocument). The view
+    is as of the change (its wallTime): a record sent twice is the same bytes."""
     pid = str(change.get("documentKey", {}).get("_id"))
     if change.get("operationType") == "delete":  # only the eraser deletes profiles
         notice = {"type": "erased", "profile_id": pid}
@@ -71,7 +77,7 @@ def profile_messages(change: dict[str, Any], rules: OfferRules, now: datetime) -
         away = {"change": "merged_away", "profile_id": pid, "survivor": survivor}
         return [Outbound(PROFILES, pid, merged, key), Outbound(SEGMENT_CHANGES, pid, away, key)]
     version = doc.get("version", 0)
-    body = profile_body(doc, pid, profile_view(doc, now, rules))
+    body = profile_body(doc, pid, profile_view(doc, change_time(change) or datetime.now(UTC), rules))
     out = [
         Outbound(
             PROFILES,

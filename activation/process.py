@@ -25,14 +25,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bson.timestamp import Timestamp
 from kafka import KafkaProducer
 from pymongo import UpdateOne
 
 from activation import metrics
 from activation.membership import RealtimeSegment, due_filter, evaluate
 from activation.messages import IDEMPOTENCY_HEADER, Outbound, identity_messages, profile_messages
-from activation.positions import Positions
+from activation.positions import Positions, watch_from
 from operational.offers import OfferRules
 from operational.store import Store
 from sync.convert import change_time
@@ -64,6 +63,7 @@ class Activation:
         self,
         store: Store,
         producer: KafkaProducer,
+        topics: dict[str, str],
         segments: list[RealtimeSegment],
         rules: OfferRules,
         *,
@@ -76,27 +76,24 @@ class Activation:
         store.profiles.create_index("activation.next_boundary", sparse=True, name="activation_next_boundary")
         self._store = store
         self._producer = producer
+        self._topics = topics
         self._segments = segments
         self._rules = rules
         self._batch = batch_size
         self._sweep_every = sweep_every_s
         self._clock = clock
         self._positions = Positions(store)
-        self._tokens: dict[str, Any] = {s: self._positions.load(s) for s in STREAMS}
-        start = None
-        if any(t is None for t in self._tokens.values()):
-            hello = store.client.admin.command("hello")
-            start = hello["lastWrite"]["majorityOpTime"]["ts"]
-        self._feeds = {s: self._open(s, start) for s in STREAMS}
+        hello = store.client.admin.command("hello")
+        for name in STREAMS:  # a first start: from now on
+            self._positions.start(name, hello["lastWrite"]["majorityOpTime"]["ts"])
+        positions = {name: self._positions.load(name) or {} for name in STREAMS}
+        self._feeds = {name: self._open(name, watch_from(positions[name])) for name in STREAMS}
         self._swept_at = 0.0
-        if self._tokens["profiles"] is None:
+        if not positions["profiles"].get("backfilled"):
             self.backfill()
+            self._positions.backfilled("profiles")
 
-    def _open(self, collection: str, start: Timestamp | None) -> ChangeFeed:
-        token = self._tokens[collection]
-        position: dict[str, Any] = (
-            {"resume_after": token} if token is not None else {"start_at_operation_time": start}
-        )
+    def _open(self, collection: str, position: dict[str, Any]) -> ChangeFeed:
         stream = self._store.db[collection].watch(
             [{"$project": dict.fromkeys(CHANGE_FIELDS, 1)}],
             full_document="whenAvailable" if collection == "profiles" else None,
@@ -125,7 +122,7 @@ class Activation:
                 if name == "identity_events":
                     records += identity_messages(change)
                     continue
-                records += profile_messages(change, self._rules, now)
+                records += profile_messages(change, self._rules)
                 doc = change.get("fullDocument")
                 if doc is not None and "merged_into" not in doc:
                     writes += self._evaluations([doc], now, "change")
@@ -135,7 +132,6 @@ class Activation:
             self._store.profiles.bulk_write(writes, ordered=False)
         for name, token in last.items():
             self._positions.save(name, token)
-            self._tokens[name] = token
         done = datetime.now(UTC)
         report.lags_s = [(done - t).total_seconds() for t in times if t is not None]
         for name in last:
@@ -187,7 +183,7 @@ class Activation:
         """Send in order and wait for Kafka's acknowledgement of every record; raise if one failed."""
         futures = [
             self._producer.send(
-                r.topic,
+                self._topics[r.stream],
                 key=r.key.encode(),
                 value=r.value_bytes(),
                 headers=[(IDEMPOTENCY_HEADER, r.idempotency_key.encode())],
@@ -199,4 +195,4 @@ class Activation:
         self._producer.flush()
         for record, future in zip(records, futures, strict=True):
             future.get(timeout=0)
-            metrics.RECORDS.labels(record.topic).inc()
+            metrics.RECORDS.labels(self._topics[record.stream]).inc()

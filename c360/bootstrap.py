@@ -16,9 +16,11 @@ from typing import Any
 from fastapi import FastAPI
 from kafka import KafkaConsumer, KafkaProducer
 
+from activation.delivery import Delivery, ReplayResult, replay
+from activation.destinations import Destination, load_destinations
 from activation.evaluate import Verdict, next_boundary, verdict
 from activation.membership import RealtimeSegment
-from activation.messages import COMPACTED, TOPICS
+from activation.messages import COMPACTED, topic_names
 from activation.process import Activation
 from api.app import ApiServices, create_app
 from api.auth import KeyRing, digest, key_ring
@@ -284,27 +286,73 @@ def activation_producer(settings: Settings) -> KafkaProducer:
 @contextmanager
 def activation(settings: Settings) -> Iterator[Activation]:
     """The activation process on the configured MongoDB and Kafka, its topics created first (c360.profiles
-    compacted)."""
-    compact = {topic: {"cleanup.policy": "compact"} for topic in COMPACTED}
-    ensure_topics(settings.kafka, list(TOPICS), settings.activation.partitions, compact)
+    compacted), with a delivery thread per HTTP destination, stopped on exit."""
+    topics = topic_names(settings.activation.topic_prefix)
+    compact = {topics[stream]: {"cleanup.policy": "compact"} for stream in COMPACTED}
+    ensure_topics(settings.kafka, list(topics.values()), settings.activation.partitions, compact)
     segments = realtime_segments(settings)
-    with open_store(settings) as store:
+    stop = threading.Event()
+    with open_store(settings) as store, ExitStack() as stack:
         producer = activation_producer(settings)
-        try:
-            process = Activation(
-                store,
-                producer,
-                segments,
-                load_offer_rules(settings.api.offers_file),
-                batch_size=settings.activation.batch_size,
-                sweep_every_s=settings.activation.sweep_every_seconds,
+        stack.callback(producer.close)
+        process = Activation(
+            store,
+            producer,
+            topics,
+            segments,
+            load_offer_rules(settings.api.offers_file),
+            batch_size=settings.activation.batch_size,
+            sweep_every_s=settings.activation.sweep_every_seconds,
+        )
+        stack.callback(process.close)
+        threads = [
+            threading.Thread(
+                target=delivery(settings, d, store).follow, args=(stop,), name=f"deliver-{d.name}"
             )
-            try:
-                yield process
-            finally:
-                process.close()
-        finally:
-            producer.close()
+            for d in destinations(settings)
+        ]
+        for thread in threads:
+            thread.start()
+            stack.callback(thread.join)
+        stack.callback(stop.set)
+        yield process
+
+
+def destinations(settings: Settings) -> list[Destination]:
+    path = settings.activation.destinations_file
+    return [] if path is None else load_destinations(path)
+
+
+def delivery(settings: Settings, destination: Destination, store: Store) -> Delivery:
+    """One destination's delivery, reading the topics it follows in a consumer group of its own."""
+    kafka = settings.kafka
+    topics = {
+        s: t for s, t in topic_names(settings.activation.topic_prefix).items() if s in destination.streams
+    }
+    consumer = KafkaConsumer(
+        *topics.values(),
+        **client_config(kafka),
+        group_id=f"c360-destination-{destination.name}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=kafka.session_timeout_ms,
+        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+    )
+    return Delivery(destination, consumer, {t: s for s, t in topics.items()}, store)
+
+
+def replay_dead_letters(settings: Settings, name: str | None) -> ReplayResult:
+    """Every dead-lettered delivery (of destination `name` only, when given) sent once more."""
+    chosen = [d for d in destinations(settings) if name is None or d.name == name]
+    if name is not None and not chosen:
+        raise KeyError(f"no destination {name} in {settings.activation.destinations_file}")
+    delivered = failed = 0
+    with open_store(settings) as store:
+        for destination in chosen:
+            result = replay(destination, store)
+            delivered, failed = delivered + result.delivered, failed + result.failed
+    return ReplayResult(delivered, failed)
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,8 @@ class ActivationSettings(_Section):
     batch_size: int = Field(500, ge=1, le=10_000)
     # How often the sweeper looks for profiles whose next window boundary has passed.
     sweep_every_seconds: float = Field(1.0, gt=0, le=60)
+    # The outbound topics: <prefix>profiles (compacted), <prefix>segment_changes, <prefix>identity_changes.
+    topic_prefix: str = "c360."
     # Partitions of the outbound topics when `c360 activate run` creates them.
     partitions: int = Field(3, ge=1)
     # HTTP destinations (activation/destinations.py); none when the file is not given.
