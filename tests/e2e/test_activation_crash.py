@@ -5,6 +5,7 @@ replayed per profile give exactly the membership MongoDB holds and the rule give
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -55,31 +56,35 @@ def test_killed_activation_loses_nothing_and_repeats_only_same_keys(
     store = Store.open(settings.mongo.uri, fresh_db)
     store.ensure_indexes()
     positions = store.db["activation_positions"]
-    events = world_events(generate_world(people=150, events_per_person=8, seed=181))
+    events = world_events(generate_world(people=120, events_per_person=6, seed=181))
     writer = ProfileWriter(store)
-    batches = [events[i : i + 40] for i in range(0, len(events), 40)]
+    batches = [events[i : i + 30] for i in range(0, len(events), 30)]
     erased_id = None
     try:
         kills = 0
         while batches:
+            started = datetime.now(UTC)
             proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
-                _wait(
-                    lambda p=proc: _alive(p) and positions.count_documents({}) == 2, 120, "activation started"
-                )
-                for batch in batches[:6]:  # writes while it runs, then killed mid-stream
+                if not kills:  # the first start streams from when it stored its position
+                    _wait(lambda p=proc: _alive(p) and positions.count_documents({}) == 2, 120, "first start")
+                writer.apply(batches.pop(0))
+                _wait(lambda p=proc, t=started: _alive(p) and _saved_since(positions, t), 120, "progress")
+                for batch in batches[:2]:  # then killed straight after a write, mid-stream
                     writer.apply(batch)
-                    time.sleep(0.15)
-                del batches[:6]
-                if erased_id is None and kills == 1:
-                    victim = store.profiles.find_one({"merged_into": {"$exists": False}}, sort=[("_id", 1)])
-                    assert victim is not None
-                    erased_id = victim["_id"]
-                    Eraser(store).erase(erased_id, "test", "crash test erasure")
+                del batches[:2]
             finally:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
             kills += 1
+            for batch in batches[:3]:  # changes made while it is down
+                writer.apply(batch)
+            del batches[:3]
+            if erased_id is None and kills == 2:
+                victim = store.profiles.find_one({"merged_into": {"$exists": False}}, sort=[("_id", 1)])
+                assert victim is not None
+                erased_id = victim["_id"]
+                Eraser(store).erase(erased_id, "test", "crash test erasure")
         assert kills >= 4 and erased_id is not None
 
         final = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -106,7 +111,6 @@ def test_killed_activation_loses_nothing_and_repeats_only_same_keys(
 def _check(
     store: Store, records: dict[str, list[tuple[str, bytes | None, str]]], prefix: str, erased: str
 ) -> None:
-    import json
 
     # Duplicates: the same idempotency key always carries the same bytes.
     for topic, rows in records.items():
@@ -170,19 +174,23 @@ def _check(
     assert store.identity_events.count_documents({"kind": "merge"}) > 0
 
 
+def _saved_since(positions: Any, at: datetime) -> bool:
+    saved = positions.find_one({"_id": "profiles", "token": {"$exists": True}})
+    return saved is not None and saved["at"].replace(tzinfo=UTC) > at
+
+
 def _versions(store: Store) -> dict[str, int]:
     return {d["_id"]: d.get("version", 0) for d in store.profiles.find({}, {"version": 1})}
 
 
 def _caught_up(store: Store, before: dict[str, int], settings: Settings, prefix: str) -> bool:
     """MongoDB stopped changing (the memberships written) and its newest versions are on the topic."""
-    time.sleep(1)
+    time.sleep(2)
     now = _versions(store)
     if now != before:
         before.clear()
         before.update(now)
         return False
-    import json
 
     sent: dict[str, int] = {}
     for pid, value, _ in _read_all(settings, [prefix + "profiles"])[prefix + "profiles"]:
