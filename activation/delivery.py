@@ -164,7 +164,10 @@ class Delivery:
             while not stop.is_set():
                 self.step()
         finally:
-            self._consumer.close()
+            self.close()
+
+    def close(self) -> None:
+        self._consumer.close()
 
 
 def replay(destination: Destination, store: Store, send: Post = post) -> ReplayResult:
