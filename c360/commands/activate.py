@@ -108,5 +108,9 @@ def replay(
 
         C360_ACTIVATION__DESTINATIONS_FILE=destinations.yaml c360 activate replay --destination crm
     """
-    result = replay_dead_letters(load_settings(), destination)
+    try:
+        result = replay_dead_letters(load_settings(), destination)
+    except KeyError as exc:
+        console.print(f"c360 activate replay: {exc.args[0]}", style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from None
     console.print(f"{result.delivered:,} delivered, {result.failed:,} failed again")

@@ -19,11 +19,13 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from activation.delivery import DEAD_LETTERS, replay
 from activation.destinations import Destination
 from activation.process import Activation
 from c360.bootstrap import activation, delivery
+from c360.cli import app
 from c360.settings import Settings
 from ingest.events import CanonicalEvent, build_event
 from operational.store import Store
@@ -276,3 +278,28 @@ def test_rate_limit_spaces_requests(configured: Settings, monkeypatch: pytest.Mo
     store.close()
     assert result.delivered == 6 and [b["n"] for b in receiver.accepted] == list(range(6))
     assert elapsed >= 1.0  # six requests at five a second: the sixth waits a full second
+
+
+def test_segments_explain_prints_each_condition(
+    configured: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _segments(configured, {"buyers": {"all": ["lifetime_count(order) >= 2", "days_since(order) < 30"]}})
+    store = Store.open(configured.mongo.uri, configured.mongo.database)
+    store.ensure_indexes()
+    ProfileWriter(store).apply([_event(1, "dee@example.com", "order", datetime.now(UTC) - timedelta(days=3))])
+    pid = store.profiles.find_one({})["_id"]
+    store.close()
+    for name, value in {
+        "C360_MONGO__URI": configured.mongo.uri,
+        "C360_MONGO__DATABASE": configured.mongo.database,
+        "C360_LAKE__SEGMENTS_FILE": str(configured.lake.segments_file),
+    }.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["segments", "explain", "buyers", pid], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = [" ".join(line.replace("│", " ").split()) for line in result.output.splitlines()]
+    assert "lifetime_count(order) >= 2 1 no" in lines
+    assert "days_since(order) < 30 3 yes" in lines
+    assert f"profile {pid} is NOT IN buyers now" in lines
+    unknown = CliRunner().invoke(app, ["segments", "explain", "sellers", pid])
+    assert unknown.exit_code == 1 and "no segment sellers" in unknown.output
