@@ -33,13 +33,13 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from kafka import KafkaConsumer, TopicPartition
 from pymongo import MongoClient
 from rich.console import Console
 from rich.table import Table
 
 from bench.cpu import process_cpu_s
 from bench.ingest_bench import _paced_producer, _percentile, _servers
+from bench.topic_reader import from_start, read_until_idle
 from c360.bootstrap import ingest_loop
 from c360.publish import ensure_topics
 from c360.settings import load_settings
@@ -60,10 +60,7 @@ SETTLED_S = 3.0
 
 def _watch(bootstrap: str, topic: str, stop: Any, out: Any) -> None:
     """Child process: every record of `topic` from the start, with the wall time it arrived."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
-    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
+    consumer = from_start(bootstrap, [topic], fetch_max_wait_ms=10)
     seen = []
     while not stop.is_set():
         for records in consumer.poll(timeout_ms=50).values():
@@ -196,28 +193,14 @@ def _triggers(settings: Any, bootstrap: str, uri: str) -> dict[tuple[str, str], 
     """(profile id, segment) -> Kafka timestamp (s) of the first event that qualified the profile."""
     mappings = load_mapping_file(settings.ingest.mapping_file).for_topic()
     sent_at: dict[str, float] = {}
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    parts = [
-        TopicPartition(t, p)
-        for t in (TOPIC_ORDERS, TOPIC_TRANSACTIONS)
-        for p in consumer.partitions_for_topic(t) or []
-    ]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    idle = 0
-    while idle < 3:
-        polled = consumer.poll(timeout_ms=500, max_records=10_000)
-        idle = 0 if polled else idle + 1
-        for records in polled.values():
-            for r in records:
-                event = translate(
-                    SourceRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp),
-                    mappings,
-                    1_000_000,
-                )
-                if hasattr(event, "event_id"):
-                    sent_at[event.event_id] = r.timestamp / 1000
-    consumer.close()
+    for r in read_until_idle(bootstrap, [TOPIC_ORDERS, TOPIC_TRANSACTIONS]):
+        event = translate(
+            SourceRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp),
+            mappings,
+            1_000_000,
+        )
+        if hasattr(event, "event_id"):
+            sent_at[event.event_id] = r.timestamp / 1000
     first: dict[tuple[str, str], float] = {}
     with MongoClient(uri) as client:
         events = client[settings.mongo.database].events

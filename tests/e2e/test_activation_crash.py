@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 import yaml
-from kafka import KafkaConsumer, TopicPartition
 from pydantic import TypeAdapter
 
 from activation.evaluate import verdict
 from activation.rules import Rule
+from bench.topic_reader import read_until_idle
 from c360.settings import Settings
 from c360.world import generate_world
 from c360.world_events import world_events
@@ -205,23 +205,10 @@ def _caught_up(store: Store, before: dict[str, int], settings: Settings, prefix:
 
 def _read_all(settings: Settings, topics: list[str]) -> dict[str, list[tuple[str, bytes | None, str]]]:
     """Every record of `topics`, in partition order, as (key, value, idempotency key)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or [])]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        found: dict[str, list[tuple[str, bytes | None, str]]] = {t: [] for t in topics}
-        idle = 0
-        while idle < 3:
-            polled = consumer.poll(timeout_ms=500, max_records=5_000)
-            idle = 0 if polled else idle + 1
-            for records in polled.values():
-                for r in records:
-                    key = dict(r.headers)["idempotency-key"].decode()
-                    found[r.topic].append((r.key.decode(), r.value, key))
-        return found
-    finally:
-        consumer.close()
+    found: dict[str, list[tuple[str, bytes | None, str]]] = {t: [] for t in topics}
+    for r in read_until_idle(settings.kafka.bootstrap_servers, topics):
+        found[r.topic].append((r.key.decode(), r.value, dict(r.headers)["idempotency-key"].decode()))
+    return found
 
 
 def _wait(condition: Any, timeout_s: float, what: str) -> None:
