@@ -56,6 +56,7 @@ SEGMENTS = {
 }
 P99_BAR_S, ABOVE_FRESHNESS_BAR_S = 1.0, 0.5
 SETTLED_S = 3.0
+WARM_UP_S = 5.0
 
 
 def _watch(bootstrap: str, topic: str, stop: Any, out: Any) -> None:
@@ -142,6 +143,9 @@ def _run(
     fresh: list[float] = []
     cpu_before = process_cpu_s(activate.pid)
     with ingest_loop(settings, on_batch=lambda o: fresh.extend(_fresh(o))) as loop:
+        warm = time.monotonic() + WARM_UP_S  # the group joined and partitions assigned before any send
+        while time.monotonic() < warm:
+            loop.step()
         producer = ctx.Process(
             target=_paced_producer, args=(bootstrap, "", rate, seconds, epp, 11, reports), daemon=True
         )
