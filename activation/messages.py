@@ -51,9 +51,11 @@ class Outbound:
         return None if self.value is None else pydantic_core.to_json(self.value)
 
 
-def profile_messages(change: dict[str, Any], rules: OfferRules) -> list[Outbound]:
+def profile_messages(change: dict[str, Any], rules: OfferRules, latest: bool = True) -> list[Outbound]:
     """The records of one change of the `profiles` collection (its post-image in fullDocument). The view
-    is as of the change (its wallTime): a record sent twice is the same bytes."""
+    is as of the change (its wallTime): a record sent twice is the same bytes. `latest` False: a later
+    version of the profile follows in the same batch, which carries this one's content too (the topic is
+    compacted): its segment changes only, without rendering a view nobody would keep."""
     pid = str(change.get("documentKey", {}).get("_id"))
     if change.get("operationType") == "delete":  # only the eraser deletes profiles
         notice = {"type": "erased", "profile_id": pid}
@@ -77,15 +79,11 @@ def profile_messages(change: dict[str, Any], rules: OfferRules) -> list[Outbound
         away = {"change": "merged_away", "profile_id": pid, "survivor": survivor}
         return [Outbound(PROFILES, pid, merged, key), Outbound(SEGMENT_CHANGES, pid, away, key)]
     version = doc.get("version", 0)
-    body = profile_body(doc, pid, profile_view(doc, change_time(change) or datetime.now(UTC), rules))
-    out = [
-        Outbound(
-            PROFILES,
-            pid,
-            {"type": "profile", "profile_id": pid, "version": version, "profile": body},
-            f"{pid}:{version}",
-        )
-    ]
+    out = []
+    if latest:
+        body = profile_body(doc, pid, profile_view(doc, change_time(change) or datetime.now(UTC), rules))
+        value = {"type": "profile", "profile_id": pid, "version": version, "profile": body}
+        out.append(Outbound(PROFILES, pid, value, f"{pid}:{version}"))
     recorded = (doc.get("activation") or {}).get("changes") or {}
     if recorded.get("version") == version:
         for c in recorded.get("list", []):

@@ -3,7 +3,9 @@ topics, real-time segment evaluation of every changed profile, and the sweeper f
 
 One step: take what each stream has ready (read ahead by sync/feed.py's `ChangeFeed`), turn each
 change into its records (activation/messages.py) and, for a live profile, evaluate its real-time
-segments (activation/membership.py); send the records, wait until Kafka acknowledges every one, write
+segments (activation/membership.py): of a profile changed several times in the step, only its newest
+version is rendered for c360.profiles and evaluated (the topic is compacted: the newest carries the
+others; their segment changes all go out). Send the records, wait until Kafka acknowledges every one, write
 the changed memberships (each a conditional update, whose own change brings its segment changes out
 on a later step), and only then store each stream's resume token (activation/positions.py). A crash
 anywhere before the token is stored sends those records again with the same idempotency keys: at
@@ -111,22 +113,25 @@ class Activation:
         last: dict[str, Any] = {}
         times = []
         for name, feed in self._feeds.items():
-            n = 0
-            while n < self._batch:
-                change = feed.take(AWAIT_MS / 1000 if n == 0 else 0)
+            changes = []
+            while len(changes) < self._batch:
+                change = feed.take(AWAIT_MS / 1000 if not changes else 0)
                 if change is None:
                     break
-                n += 1
-                last[name] = change["_id"]
-                times.append(change_time(change))
-                if name == "identity_events":
-                    records += identity_messages(change)
-                    continue
-                records += profile_messages(change, self._rules)
-                doc = change.get("fullDocument")
-                if doc is not None and "merged_into" not in doc:
-                    writes += self._evaluations([doc], now, "change")
-            report.changes[name] = n
+                changes.append(change)
+            report.changes[name] = len(changes)
+            if not changes:
+                continue
+            last[name] = changes[-1]["_id"]
+            times += [change_time(c) for c in changes]
+            if name == "identity_events":
+                records += [r for c in changes for r in identity_messages(c)]
+                continue
+            newest = _newest_live(changes)
+            for i, change in enumerate(changes):
+                records += profile_messages(change, self._rules, latest=i in newest)
+            docs = [changes[i]["fullDocument"] for i in sorted(newest)]
+            writes += self._evaluations(docs, now, "change")
         self._send(records)
         if writes:
             self._store.profiles.bulk_write(writes, ordered=False)
@@ -196,3 +201,14 @@ class Activation:
         for record, future in zip(records, futures, strict=True):
             future.get(timeout=0)
             metrics.RECORDS.labels(self._topics[record.stream]).inc()
+
+
+def _newest_live(changes: list[dict[str, Any]]) -> set[int]:
+    """Positions of the last live post-image of each profile in `changes`: the versions rendered and
+    evaluated (an earlier one of the same profile is superseded within the batch)."""
+    newest: dict[Any, int] = {}
+    for i, change in enumerate(changes):
+        doc = change.get("fullDocument")
+        if doc is not None and "merged_into" not in doc:
+            newest[change["documentKey"]["_id"]] = i
+    return set(newest.values())
