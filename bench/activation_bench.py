@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,7 +41,7 @@ from rich.table import Table
 from bench.cpu import process_cpu_s
 from bench.ingest_bench import _paced_producer, _percentile, _servers
 from bench.topic_reader import from_start, read_until_idle
-from c360.bootstrap import ingest_loop
+from c360.bootstrap import activation, ingest_loop
 from c360.publish import ensure_topics
 from c360.settings import load_settings
 from c360.world import TOPIC_ORDERS, TOPIC_TRANSACTIONS, TOPICS
@@ -113,6 +114,7 @@ def main(
             finally:
                 activate.terminate()
                 activate.wait(timeout=60)
+            result["sweep"] = _sweep_rate(settings, uri)
     _report(result, command)
 
 
@@ -189,6 +191,21 @@ def _run(
     }
 
 
+def _sweep_rate(settings: Any, uri: str) -> tuple[int, float, float]:
+    """Every live profile made due at once, then swept: (profiles, seconds, CPU seconds in this process)."""
+    with MongoClient(uri) as client:
+        profiles = client[settings.mongo.database].profiles
+        live = {"merged_into": {"$exists": False}}
+        n = profiles.update_many(
+            live, {"$set": {"activation.next_boundary": datetime(2000, 1, 1, tzinfo=UTC)}}
+        )
+    with activation(settings) as process:
+        started, cpu = time.monotonic(), time.process_time()
+        while process.sweep():
+            pass
+        return n.modified_count, time.monotonic() - started, time.process_time() - cpu
+
+
 def _fresh(outcome: BatchOutcome) -> list[float]:
     return list(outcome.freshness_s)
 
@@ -239,6 +256,11 @@ def _report(result: dict[str, Any], command: str) -> None:
     console.print(
         f"activation CPU: {result['cpu_s']:.1f} s for {versions:,} profile versions "
         f"({1000 * result['cpu_s'] / max(versions, 1):.2f} ms each); {result['entered']:,} entries"
+    )
+    swept, wall, cpu = result["sweep"]
+    console.print(
+        f"sweeper: {swept:,} due profiles re-evaluated in {wall:.2f} s ({swept / wall:,.0f}/s), "
+        f"{1000 * cpu / max(swept, 1):.2f} ms CPU each"
     )
     console.print(f"command: {command}")
 
