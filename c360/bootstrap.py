@@ -287,10 +287,10 @@ def activation_producer(settings: Settings) -> KafkaProducer:
 def activation(settings: Settings) -> Iterator[Activation]:
     """The activation process on the configured MongoDB and Kafka, its topics created first (c360.profiles
     compacted), with a delivery thread per HTTP destination, stopped on exit."""
+    segments, receivers = realtime_segments(settings), destinations(settings)  # a bad file fails first
     topics = topic_names(settings.activation.topic_prefix)
     compact = {topics[stream]: {"cleanup.policy": "compact"} for stream in COMPACTED}
     ensure_topics(settings.kafka, list(topics.values()), settings.activation.partitions, compact)
-    segments = realtime_segments(settings)
     stop = threading.Event()
     with open_store(settings) as store, ExitStack() as stack:
         producer = activation_producer(settings)
@@ -309,7 +309,7 @@ def activation(settings: Settings) -> Iterator[Activation]:
             threading.Thread(
                 target=delivery(settings, d, store).follow, args=(stop,), name=f"deliver-{d.name}"
             )
-            for d in destinations(settings)
+            for d in receivers
         ]
         for thread in threads:
             thread.start()

@@ -185,7 +185,7 @@ class ActivationSettings(_Section):
     # How often the sweeper looks for profiles whose next window boundary has passed.
     sweep_every_seconds: float = Field(1.0, gt=0, le=60)
     # The outbound topics: <prefix>profiles (compacted), <prefix>segment_changes, <prefix>identity_changes.
-    topic_prefix: str = "c360."
+    topic_prefix: str = Field("c360.", pattern=r"^[A-Za-z0-9._-]{0,200}$")
     # Partitions of the outbound topics when `c360 activate run` creates them.
     partitions: int = Field(3, ge=1)
     # HTTP destinations (activation/destinations.py); none when the file is not given.

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from contextlib import ExitStack
 from typing import Annotated
 
 import typer
+from kafka.errors import KafkaError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -86,10 +89,15 @@ def run(
     settings = load_settings()
     console.print(f"activating {settings.mongo.database} to {settings.kafka.bootstrap_servers}")
     status, started = _Status(), time.monotonic()
-    with (
-        activation(settings) as process,
-        Live(console=console, refresh_per_second=2, transient=True, auto_refresh=not quiet) as live,
-    ):
+    with ExitStack() as stack:
+        try:
+            process = stack.enter_context(activation(settings))
+        except (ValidationError, ValueError, OSError, KafkaError) as exc:  # a file, a secret, the brokers
+            console.print(f"c360 activate run: {exc}", style="red", markup=False, highlight=False)
+            raise typer.Exit(1) from None
+        live = stack.enter_context(
+            Live(console=console, refresh_per_second=2, transient=True, auto_refresh=not quiet)
+        )
         while not stop.is_set():
             status.add(process.step())
             if not quiet:
