@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
 from activation.delivery import DEAD_LETTERS, replay
@@ -76,6 +77,7 @@ def test_sweeper_moves_membership_when_the_boundary_passes(configured: Settings)
     store = Store.open(configured.mongo.uri, configured.mongo.database)
     store.ensure_indexes()
     try:
+        swept_before = _swept_writes()
         with activation(configured) as process:
             login = datetime.now(UTC) - timedelta(days=1) + timedelta(seconds=8)
             ProfileWriter(store).apply([_event(1, "ann@example.com", "login", login)])
@@ -101,8 +103,14 @@ def test_sweeper_moves_membership_when_the_boundary_passes(configured: Settings)
                 ("lapsed", "entered"),
             ]
             assert last["list"][1]["values"] == {"days_since(login)": 1}
+            assert _swept_writes() > swept_before  # the sweeper moved it, as its metric says
     finally:
         store.close()
+
+
+def _swept_writes() -> float:
+    labels = {"trigger": "sweep", "outcome": "written"}
+    return REGISTRY.get_sample_value("c360_activation_evaluations_total", labels) or 0.0
 
 
 class Receiver:
