@@ -18,7 +18,7 @@ from typing import Any
 from bson.decimal128 import Decimal128
 
 from activation.rules import All, Condition, Fact, Node, Not, conditions
-from operational.money import decimal_of
+from profiles.money import decimal_of
 
 DAY = timedelta(days=1)
 DAY_MS = 86_400_000

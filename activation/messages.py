@@ -2,8 +2,8 @@
 Topics are `activation.topic_prefix` (default `c360.`) and the stream's name.
 
     c360.profiles         compacted, key = profile id. {type: profile, profile_id, version, profile}
-                          (the body GET /profiles/{id} serves); a merged-away profile gets
-                          {type: merged, profile_id, merged_into}; an erased one gets
+                          (`Render`: the body GET /profiles/{id} serves); a merged-away profile
+                          gets {type: merged, profile_id, merged_into}; an erased one gets
                           {type: erased, profile_id} and then a tombstone (a null value).
     c360.segment_changes  key = profile id. {segment, change: entered|exited|consent, profile_id,
                           version, at, member, consent, was_member, was_consent, values}; and
@@ -18,21 +18,21 @@ consumer drops duplicates by it. Records of one profile share a key, hence a par
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pydantic_core
 
-from api.profile_body import profile_body
-from operational.offers import OfferRules
-from operational.profile_view import profile_view
 from sync.convert import change_time
 
 PROFILES, SEGMENT_CHANGES, IDENTITY_CHANGES = "profiles", "segment_changes", "identity_changes"
 STREAMS = (PROFILES, SEGMENT_CHANGES, IDENTITY_CHANGES)
 COMPACTED = (PROFILES,)
 IDEMPOTENCY_HEADER = "idempotency-key"
+# A stored profile as of a time -> the body a record carries (the composition root gives the API's own).
+Render = Callable[[dict[str, Any], datetime], dict[str, Any]]
 
 
 def topic_names(prefix: str) -> dict[str, str]:
@@ -51,7 +51,7 @@ class Outbound:
         return None if self.value is None else pydantic_core.to_json(self.value)
 
 
-def profile_messages(change: dict[str, Any], rules: OfferRules, latest: bool = True) -> list[Outbound]:
+def profile_messages(change: dict[str, Any], render: Render, latest: bool = True) -> list[Outbound]:
     """The records of one change of the `profiles` collection (its post-image in fullDocument). The view
     is as of the change (its wallTime): a record sent twice is the same bytes. `latest` False: a later
     version of the profile follows in the same batch, which carries this one's content too (the topic is
@@ -81,7 +81,7 @@ def profile_messages(change: dict[str, Any], rules: OfferRules, latest: bool = T
     version = doc.get("version", 0)
     out = []
     if latest:
-        body = profile_body(doc, pid, profile_view(doc, change_time(change) or datetime.now(UTC), rules))
+        body = render(doc, change_time(change) or datetime.now(UTC))
         value = {"type": "profile", "profile_id": pid, "version": version, "profile": body}
         out.append(Outbound(PROFILES, pid, value, f"{pid}:{version}"))
     recorded = (doc.get("activation") or {}).get("changes") or {}

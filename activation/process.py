@@ -32,9 +32,8 @@ from pymongo import UpdateOne
 
 from activation import metrics
 from activation.membership import RealtimeSegment, due_filter, evaluate
-from activation.messages import IDEMPOTENCY_HEADER, Outbound, identity_messages, profile_messages
+from activation.messages import IDEMPOTENCY_HEADER, Outbound, Render, identity_messages, profile_messages
 from activation.positions import Positions, watch_from
-from operational.offers import OfferRules
 from operational.store import Store
 from sync.convert import change_time
 from sync.feed import ChangeFeed
@@ -67,7 +66,7 @@ class Activation:
         producer: KafkaProducer,
         topics: dict[str, str],
         segments: list[RealtimeSegment],
-        rules: OfferRules,
+        render: Render,
         *,
         batch_size: int = 500,
         sweep_every_s: float = 1.0,
@@ -80,7 +79,7 @@ class Activation:
         self._producer = producer
         self._topics = topics
         self._segments = segments
-        self._rules = rules
+        self._render = render
         self._batch = batch_size
         self._sweep_every = sweep_every_s
         self._clock = clock
@@ -129,7 +128,7 @@ class Activation:
                 continue
             newest = _newest_live(changes)
             for i, change in enumerate(changes):
-                records += profile_messages(change, self._rules, latest=i in newest)
+                records += profile_messages(change, self._render, latest=i in newest)
             docs = [changes[i]["fullDocument"] for i in sorted(newest)]
             writes += self._evaluations(docs, now, "change")
         self._send(records)

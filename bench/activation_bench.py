@@ -42,10 +42,10 @@ from bench.cpu import process_cpu_s
 from bench.ingest_bench import _paced_producer, _percentile, _servers
 from bench.topic_reader import from_start, read_until_idle
 from c360.bootstrap import activation, ingest_loop
+from c360.ingest_loop import BatchOutcome
 from c360.publish import ensure_topics
 from c360.settings import load_settings
 from c360.world import TOPIC_ORDERS, TOPIC_TRANSACTIONS, TOPICS
-from ingest.consumer import BatchOutcome
 from ingest.mappings import load_mapping_file
 from ingest.records import SourceRecord, translate
 

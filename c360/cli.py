@@ -11,6 +11,7 @@ from c360.commands import (
     demo,
     dev,
     erase,
+    imports,
     ingest,
     reconcile,
     segments,
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.add_typer(dev.app, name="dev")
 app.add_typer(ingest.app, name="ingest")
+app.add_typer(imports.app, name="import")
 app.add_typer(world.app, name="world")
 app.add_typer(sync.app, name="sync")
 app.add_typer(segments.app, name="segments")

@@ -212,7 +212,7 @@ class ApiKeySettings(_Section):
 
 
 class IdentitySettings(_Section):
-    """Identity-resolution rules (operational/identity_rules.py): conservative defaults, because a false
+    """Identity-resolution rules (identity/rules.py): conservative defaults, because a false
     merge shows one customer another customer's money, while a missed merge only costs a duplicate."""
 
     # Identifier types that may join two profiles, strongest first (the order picks the owner of a moved key).
@@ -233,7 +233,7 @@ class IdentitySettings(_Section):
             "hello", "enquiries", "help", "service", "team", "noreply", "no-reply",
         ]
     )  # fmt: skip
-    # Probabilistic matching (operational/matching/): match weight (log2 odds) at or above `join_weight`
+    # Probabilistic matching (identity/matching/): match weight (log2 odds) at or above `join_weight`
     # joins the record to the profile; between `review_weight` and `join_weight` opens a review item.
     join_weight: float = 8.0
     review_weight: float = 2.0
@@ -246,7 +246,7 @@ class ApiSettings(_Section):
     port: int = 8360
     # Empty: the API refuses to start, unless `development` is true (then every caller is admin).
     keys: list[ApiKeySettings] = Field(default_factory=list)
-    # None means the banking seed's rules shipped in operational/offers.yaml.
+    # None means the banking seed's rules shipped in profiles/offers.yaml.
     offers_file: Path | None = None
     # Request bodies past this many bytes are refused with 413 while they are read, before any parsing.
     max_body_bytes: int = Field(1_000_000, ge=1_024)

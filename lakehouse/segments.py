@@ -30,6 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
+import duckdb
 import yaml
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
@@ -117,3 +118,8 @@ def memberships_sql(segments: list[Segment]) -> str:
     parts = [f"SELECT profile_id, '{s.name}' AS segment FROM ({members_sql(s)})" for s in segments]
     union = " UNION ALL ".join(parts)
     return f"SELECT profile_id, list_sort(list(segment)) AS segments FROM ({union}) GROUP BY profile_id"
+
+
+def memberships(con: duckdb.DuckDBPyConnection, segments: list[Segment]) -> dict[str, list[str]]:
+    """What `memberships_sql` says, evaluated now: the names of each live profile's segments."""
+    return {pid: list(names) for pid, names in con.sql(memberships_sql(segments)).fetchall()}

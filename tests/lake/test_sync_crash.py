@@ -18,7 +18,7 @@ from c360.settings import Settings
 from c360.storage import Location
 from c360.world import generate_world
 from c360.world_events import world_events
-from lakehouse.reconcile import reconcile
+from lakehouse.reconcile import RECONCILED, reconcile
 from lakehouse.tables import Lakehouse
 from operational.store import Store
 from operational.writer import ProfileWriter
@@ -100,5 +100,5 @@ def test_sync_killed_twenty_times_leaves_every_change_exactly_once(
     # epoch's snapshot row on. Events and identity changes are checked whole either way.
     epoch = max(read(lake, "profile_changes", ["sync_epoch"]).column("sync_epoch").to_pylist())
     assert_delta_holds_every_change_once(store, lake, epoch=epoch)
-    report = reconcile(Lakehouse(lake).duckdb(), store)
+    report = reconcile(Lakehouse(lake).duckdb(), store.live_profiles(RECONCILED))
     assert (report.profiles_checked, dict(report.drift)) == (len(world.people), {}), report.examples

@@ -18,7 +18,8 @@ from activation.destinations import Destination, backoff, select, sign
 from activation.membership import RealtimeSegment, evaluate
 from activation.messages import identity_messages, profile_messages
 from activation.rules import Rule
-from operational.offers import load_offer_rules
+from c360.bootstrap import profile_renderer
+from c360.settings import load_settings
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 RULE: TypeAdapter[Rule] = TypeAdapter(Rule)
@@ -69,7 +70,7 @@ def test_entering_exiting_and_a_consent_change_are_planned_as_one_conditional_up
 
 
 def test_a_profile_change_becomes_its_records_with_idempotency_keys() -> None:
-    rules = load_offer_rules()
+    rules = profile_renderer(load_settings())
     plan = evaluate(_profile(3, 1, True), SEGMENTS, NOW)
     assert plan.update is not None
     doc = _profile(4, 1, True, activation=plan.update[1]["$set"]["activation"])

@@ -4,7 +4,7 @@ Everything is stored so that applying events in any order, in any batches, or fo
 profile in gives the same document: counters per UTC day (`$inc`), latest-wins values as `{at, value}`
 documents under `$max` (BSON compares documents field by field, so the later `at` wins), first/last times
 under `$min`/`$max`, and capped lists kept sorted by `$push` with `$sort` and `$slice`. Windowed and
-derived fields are evaluated against the clock when the profile is read (operational/profile_view.py),
+derived fields are evaluated against the clock when the profile is read (profiles/view.py),
 so a 90-day window loses a 91-day-old transaction without any new event.
 
     daily_from: "2026-08-22"  the oldest day bucket, for trimming (operational/trim.py)
@@ -35,7 +35,7 @@ from bson.decimal128 import Decimal128
 
 from ingest.events import CanonicalEvent
 
-# The top-level fields this part owns; a rebuild from events resets them (operational/rebuild.py).
+# The top-level fields this part owns; a rebuild from events resets them (profiles/rebuild.py).
 FIELDS = (
     "daily",
     "daily_from",

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from operational.matching.comparisons import compare
-from operational.matching.schema import FieldSpec, MatchSchema, Record
+from identity.matching.comparisons import compare
+from identity.matching.schema import FieldSpec, MatchSchema, Record
 
 
 @dataclass

@@ -4,7 +4,8 @@ so it always equals the source tables and can never drift (no increments to undo
     cdc: {holdings:     [{table, key, <columns>}, ...]              one per live row, by table and key
           orders:       {<table>: {count, amount, items, last_at}}  amount exact, items = line items
           interactions: {<table>: {count, last_at}}
-          person:       {<columns>}}                                 latest row by position wins
+          person:       {<columns>}                                  latest row by position wins
+          traits:       {<table>: {source, as_of, values: {<columns>}}}  latest row by position wins
 Values are BSON-ready (Decimal as Decimal128): the writer sends them in raw update commands.
 """
 
@@ -19,15 +20,24 @@ from bson.decimal128 import Decimal128
 
 
 def cdc_profile(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """The CDC part of one profile from its live `cdc_rows` documents (see operational/row_state.py)."""
+    """The CDC part of one profile from its live `cdc_rows` documents (see profiles/row_state.py)."""
     ordered = sorted(rows, key=lambda d: (d["table"], d["key"]))
     holdings: list[dict[str, Any]] = []
     orders: dict[str, dict[str, Any]] = {}
     interactions: dict[str, dict[str, Any]] = {}
     person: dict[str, Any] = {}
+    traits: dict[str, dict[str, Any]] = {}
     for doc in sorted(ordered, key=lambda d: d["position"] or ""):
         if doc["entity"] == "person":
             person.update(doc["row"])
+        elif doc["entity"] == "traits":
+            values = {name: value for name, value in doc["row"].items() if name != "as_of"}
+            source = doc["table"].split(".", 1)[0]
+            traits[_table_name(doc["table"])] = {
+                "source": source,
+                "as_of": doc["row"]["as_of"],
+                "values": values,
+            }
     for doc in ordered:
         entity, table, row = doc["entity"], _table_name(doc["table"]), doc["row"]
         if entity == "holding":
@@ -42,7 +52,13 @@ def cdc_profile(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
             summary = interactions.setdefault(table, {"count": 0, "last_at": None})
             summary["count"] += 1
             summary["last_at"] = _latest(summary["last_at"], row.get("occurred_at"))
-    view = {"holdings": holdings, "orders": orders, "interactions": interactions, "person": person}
+    view = {
+        "holdings": holdings,
+        "orders": orders,
+        "interactions": interactions,
+        "person": person,
+        "traits": traits,
+    }
     return _bson_ready(view)
 
 

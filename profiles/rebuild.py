@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from ingest.events import CanonicalEvent, Identifier, IdentifierType, RowChange
-from operational.activity import FIELDS as ACTIVITY
-from operational.profile_delta import ProfileDelta
+from profiles.activity import FIELDS as ACTIVITY
+from profiles.delta import ProfileDelta
 
 AGGREGATES = ("event_count", "first_seen", "last_seen", "stats", "channels", "identifiers", "merged_from")
 REDIRECT = ("merged_into", "merged_at")

@@ -1,6 +1,6 @@
 """Deterministic identity stitching for one batch, pure: which profile each event lands on.
 
-Events that share a merge key (operational/identity_rules.py), directly or through other events of the
+Events that share a merge key (identity/rules.py), directly or through other events of the
 batch or through the known identity graph, form one component and land on one profile. Attach keys
 (cookies, devices, role mailboxes) never join two identified profiles: they place anonymous activity on
 the one profile they point to, and fold an anonymous profile into the identified one that logs in on it.
@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from identity.rules import IdentityRules
 from ingest.events import CanonicalEvent
-from operational.identity_rules import IdentityRules
 
 MAX_EVIDENCE = 20
 _NEVER = datetime.max.replace(tzinfo=UTC)

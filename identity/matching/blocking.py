@@ -6,7 +6,7 @@ reachable through the rules that do not use it.
 
 from __future__ import annotations
 
-from operational.matching.schema import MatchSchema, Record
+from identity.matching.schema import MatchSchema, Record
 
 
 def blocking_keys(record: Record, schema: MatchSchema) -> list[str]:

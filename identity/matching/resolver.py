@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from operational.matching.blocking import blocking_keys
-from operational.matching.model import MatchModel
-from operational.matching.schema import Record
+from identity.matching.blocking import blocking_keys
+from identity.matching.model import MatchModel
+from identity.matching.schema import Record
 
 MAX_BLOCK = 200  # a key shared by more records than this (a common name) stops finding candidates
 

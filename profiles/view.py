@@ -1,18 +1,19 @@
 """The full profile as of a given time, pure: windows and derived fields evaluated against the clock.
 
-Stored counters are per UTC day (operational/activity.py); a window of N days is the N calendar days
+Stored counters are per UTC day (profiles/activity.py); a window of N days is the N calendar days
 ending today (UTC), so reading with a later clock drops old days without any event arriving. Traits
 take the first source in `TRAIT_PRECEDENCE` that has the field; consent flags the latest statement.
+Traits of state rows (a credit bureau's file) carry their source and the row's as-of as `updated_at`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from operational.offers import OfferRules
+from profiles.offers import OfferRules
 
 TRAIT_PRECEDENCE = ("core_banking", "crm", "retail", "web", "support")
 TOP_ITEMS = 5
@@ -161,12 +162,22 @@ def _traits(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     retail = by_source.setdefault("retail", {})
     for name, value in person.items():  # CDC rows carry state, not a time of their own
         retail.setdefault(name, {"value": value, "updated_at": None})
+    for state in doc.get("cdc", {}).get("traits", {}).values():  # each table's latest row, as of its date
+        stated = by_source.setdefault(state["source"], {})
+        as_of = _as_of(state["as_of"])
+        for name, value in state["values"].items():
+            stated.setdefault(name, {"value": value, "updated_at": as_of})
     traits: dict[str, dict[str, Any]] = {}
     ranked = [s for s in TRAIT_PRECEDENCE if s in by_source] + sorted(set(by_source) - set(TRAIT_PRECEDENCE))
     for source in ranked:
         for name, e in by_source[source].items():
             traits.setdefault(name, {"value": e["value"], "source": source, "updated_at": e["updated_at"]})
     return traits
+
+
+def _as_of(value: datetime | str) -> datetime:
+    """A state row's as-of: a datetime, or an ISO date (midnight UTC)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def _holdings(doc: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ Stored profile shape:
      channels: {<channel>: <last activity time>},
      identifiers: {<hash>: {type, value, first_seen, last_seen}},
      merged_from: [<profile id>, ...],
-     ... and the activity part: daily counters, traits, consent, tickets, timeline (operational/activity.py)}
+     ... and the activity part: daily counters, traits, consent, tickets, timeline (profiles/activity.py)}
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 from bson.decimal128 import Decimal128
 
 from ingest.events import CanonicalEvent
-from operational.activity import ActivityDelta
+from profiles.activity import ActivityDelta
 
 
 @lru_cache(maxsize=1 << 18)
@@ -70,7 +70,7 @@ class ProfileDelta:
 
     def add_event(self, event: CanonicalEvent) -> None:
         at = event.occurred_at
-        if event.change is not None:  # CDC rows are state (operational/cdc_profile.py): only identities
+        if event.change is not None:  # CDC rows are state (profiles/cdc.py): only identities
             for ident in event.identifiers:
                 self._identifier(ident.type.value, ident.value, at, at)
             return

@@ -1,7 +1,7 @@
 """Next-best-offer: a configurable rule set, first matching rule wins; pure.
 
 A rule names an offer, a reason an agent can read out, and conditions on the profile's facts
-(see `offer_facts` in operational/profile_view.py). The default file (operational/offers.yaml) holds the
+(see `offer_facts` in profiles/view.py). The default file (profiles/offers.yaml) holds the
 banking seed's rules; `api.offers_file` points at another.
 """
 

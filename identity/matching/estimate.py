@@ -15,10 +15,10 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from random import Random
 
-from operational.matching.blocking import blocking_keys
-from operational.matching.comparisons import compare, level_count
-from operational.matching.model import MatchModel
-from operational.matching.schema import MatchSchema, Record
+from identity.matching.blocking import blocking_keys
+from identity.matching.comparisons import compare, level_count
+from identity.matching.model import MatchModel
+from identity.matching.schema import MatchSchema, Record
 
 MAX_TRAINING_BLOCK = 50  # larger blocks (common surname and birth year) add pairs, not information
 

@@ -4,7 +4,9 @@ Headers follow Kafka Connect's DLQ habit (context in headers, payload untouched)
 record can be replayed to its source topic as it is. A record too large for the producer to send (a
 record over the size limit, a webhook body) keeps its first bytes, with `c360.truncated` and its
 original sizes in headers: refusing it would stop ingest on the record (its offset is committed only
-after its dead letter is acknowledged), and a webhook caller would get a 500.
+after its dead letter is acknowledged), and a webhook caller would get a 500. A refused file row
+(`c360 import`) goes to the same topic, keyed by its file, with headers naming the file source, file,
+row (line, row group) and column.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from datetime import UTC, datetime
 from kafka import KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
 
-from ingest.records import DeadLetter
+from ingest.file_rows import RowDeadLetter
+from ingest.records import MAX_ERROR_CHARS, DeadLetter
 
 HEADER_PREFIX = "c360."
 MAX_HEADER_CHARS = 1_000
@@ -58,6 +61,27 @@ def _header(text: str) -> bytes:
     return text[:MAX_HEADER_CHARS].encode("utf-8", "backslashreplace")
 
 
+def row_dead_letter_headers(
+    letter: RowDeadLetter, source: str, failed_at: datetime
+) -> list[tuple[str, bytes]]:
+    """`source.row` counts data rows from 1 and is absent for a malformed CSV row (pyarrow gives none)."""
+    row = letter.row
+    fields = {
+        "reason": letter.reason,
+        "field": letter.field,
+        "error": letter.message[:MAX_ERROR_CHARS],
+        "source.name": source,
+        "source.file": row.file,
+        "source.row": row.number,
+        "source.line": row.line,
+        "source.row_group": row.row_group,
+        "failed_at": failed_at.isoformat(),
+    }
+    return [
+        (HEADER_PREFIX + name, _header(str(value))) for name, value in fields.items() if value is not None
+    ]
+
+
 class DeadLetterSink:
     """Sends dead letters; `flush` raises if any was not acknowledged, before offsets are committed."""
 
@@ -68,9 +92,14 @@ class DeadLetterSink:
 
     def send(self, letter: DeadLetter) -> None:
         headers = dead_letter_headers(letter, datetime.now(UTC))
-        record = letter.record
-        limit = self._producer.config["max_request_size"]
-        key, value, headers = fitted(record.key, record.value, headers, limit)
+        self._send(letter.record.key, letter.record.value, headers)
+
+    def send_row(self, letter: RowDeadLetter, source: str) -> None:
+        headers = row_dead_letter_headers(letter, source, datetime.now(UTC))
+        self._send(letter.row.file.encode(), letter.raw, headers)
+
+    def _send(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        key, value, headers = fitted(key, value, headers, self._producer.config["max_request_size"])
         self._pending.append(self._producer.send(self._topic, value=value, key=key, headers=headers))
 
     def flush(self, timeout_s: float = 30.0) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
-from operational.matching.schema import Kind, MatchSchema, Record
+from identity.matching.schema import Kind, MatchSchema, Record
 
 # Per kind: the similarity floors (Jaro-Winkler) or distance ceilings (Levenshtein) of the middle levels.
 _JW_FLOORS: dict[Kind, tuple[float, ...]] = {"name": (0.92, 0.80), "text": (0.90, 0.70)}

@@ -14,28 +14,25 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from bson.errors import BSONError
 from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
-from pymongo.errors import ConnectionFailure, InvalidOperation, PyMongoError
 
+from c360.dead_letters import DeadLetterSink
+from c360.durable_apply import WriteResult, apply_durably
 from ingest import metrics
-from ingest.deadletter import DeadLetterSink
 from ingest.events import CanonicalEvent
 from ingest.mappings import SourceMapping, TableMapping
-from ingest.records import MAX_ERROR_CHARS, DeadLetter, Skipped, SourceRecord, internal_letter, translate
+from ingest.records import DeadLetter, Skipped, SourceRecord, internal_letter, translate
+from operational.port import EventWriter
 from operational.workers import WorkerRegistry
-from operational.writer import TRANSIENT, ApplyResult
 
 log = logging.getLogger(__name__)
-# What MongoDB or the BSON encoder refuse in an event itself (not a passing outage): dead-letter it.
-REFUSED_BY_STORE = (PyMongoError, BSONError, OverflowError)
 HEARTBEAT_EVERY_S = 1.0
 # Between short polls the loop checks whether the batch in flight is written, to commit it at once.
 POLL_SLICE_MS = 20
@@ -44,28 +41,11 @@ POLL_SLICE_MS = 20
 Translated = tuple[SourceRecord, CanonicalEvent]
 
 
-class EventWriter(Protocol):
-    """The profile writer, or the resolving writer that runs probabilistic matching after it."""
-
-    def apply(self, events: Sequence[CanonicalEvent]) -> ApplyResult: ...
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """What writing a batch did; `refused`: the events MongoDB itself refused, for the dead letter."""
-
-    applied: int = 0
-    duplicates: int = 0
-    suppressed: int = 0
-    refused: list[DeadLetter] = field(default_factory=list)
-
-    def __add__(self, other: WriteResult) -> WriteResult:
-        return WriteResult(
-            self.applied + other.applied,
-            self.duplicates + other.duplicates,
-            self.suppressed + other.suppressed,
-            self.refused + other.refused,
-        )
+def source_record(record: ConsumerRecord) -> SourceRecord:
+    """What translation needs of a Kafka record."""
+    return SourceRecord(
+        record.topic, record.partition, record.offset, record.key, record.value, record.timestamp
+    )
 
 
 @dataclass
@@ -76,7 +56,7 @@ class _InFlight:
     good: list[Translated]
     letters: list[DeadLetter]
     skipped: int
-    write: Future[tuple[WriteResult, float]]
+    write: Future[tuple[WriteResult[SourceRecord], float]]
     started: float
 
 
@@ -182,7 +162,7 @@ class IngestLoop:
         if batch is None:
             return
         written, durable_ms = batch.write.result()
-        letters = batch.letters + written.refused
+        letters = batch.letters + [DeadLetter(r, reason, "$", why) for r, reason, why in written.refused]
         for letter in letters:
             self._dead_letters.send(letter)
             log.warning(
@@ -227,7 +207,7 @@ class IngestLoop:
                 timeout_ms=min(remaining_ms, POLL_SLICE_MS), max_records=self._batch_size - len(records)
             )
             for batch in polled.values():
-                records += [SourceRecord.of(r) for r in batch]
+                records += [source_record(r) for r in batch]
             if self._in_flight is not None and self._in_flight.write.done():
                 self.drain(stop)
             if records and (self._in_flight is None or not polled):
@@ -252,54 +232,17 @@ class IngestLoop:
                 good.append((record, result))
         return good, letters, skipped
 
-    def _timed_apply(self, good: list[Translated], stop: threading.Event | None) -> tuple[WriteResult, float]:
+    def _timed_apply(
+        self, good: list[Translated], stop: threading.Event | None
+    ) -> tuple[WriteResult[SourceRecord], float]:
         """Runs on the writer thread; stamps when the profiles became durable (and readable)."""
         result = self._apply(good, stop)
         return result, time.time() * 1000
 
-    def _apply(self, good: list[Translated], stop: threading.Event | None) -> WriteResult:
-        """Retry while MongoDB is unreachable (never skip); isolate the events MongoDB itself refuses, and
-        those the writer fails on (a bug must not stop ingest either): each becomes a dead letter."""
-        delay = 0.5
-        while True:
-            try:
-                result = self._writer.apply([event for _, event in good])
-                return WriteResult(result.applied, result.duplicates, result.suppressed)
-            except InvalidOperation:  # the client was closed: the process is stopping, not the event's fault
-                raise
-            except REFUSED_BY_STORE as exc:
-                transient = isinstance(exc, PyMongoError) and exc.has_error_label(TRANSIENT)
-                if not (transient or isinstance(exc, ConnectionFailure)):
-                    return self._refused(good, stop, "store", f"MongoDB refused the event: {exc}")
-                if self._abandoned.is_set() or (stop is not None and stop.is_set()):
-                    raise
-                if transient and len(good) > 1:
-                    # Seen at 500k events: a batch whose transaction outgrew MongoDB's cache aborted as a
-                    # WriteConflict on every attempt, and the loop retried it unchanged for ever.
-                    log.warning("a batch of %d kept aborting (%s); writing it in halves", len(good), exc)
-                    return self._apply_halves(good, stop)
-                log.error("MongoDB unavailable (%s); retrying the batch in %.1fs", exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
-            except Exception as exc:
-                log.exception("the writer failed on a batch of %d events", len(good))
-                return self._refused(good, stop, "internal", f"{type(exc).__name__}: {exc}")
-
-    def _apply_halves(self, good: list[Translated], stop: threading.Event | None) -> WriteResult:
-        half = len(good) // 2
-        return self._apply(good[:half], stop) + self._apply(good[half:], stop)
-
-    def _refused(
-        self, good: list[Translated], stop: threading.Event | None, reason: str, message: str
-    ) -> WriteResult:
-        """A single event refused is a dead letter; a batch is written event by event to find which."""
-        if len(good) == 1:
-            return WriteResult(refused=[DeadLetter(good[0][0], reason, "$", message[:MAX_ERROR_CHARS])])
-        log.warning("a batch of %d was refused (%s); isolating it event by event", len(good), message[:200])
-        total = WriteResult()
-        for pair in good:
-            total += self._apply([pair], stop)
-        return total
+    def _apply(self, good: list[Translated], stop: threading.Event | None) -> WriteResult[SourceRecord]:
+        return apply_durably(
+            self._writer, good, lambda: self._abandoned.is_set() or (stop is not None and stop.is_set())
+        )
 
     def _commit(self, records: list[SourceRecord]) -> None:
         offsets: dict[TopicPartition, int] = {}
