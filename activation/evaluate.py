@@ -1,7 +1,7 @@
 """The real-time engine: a segment rule on one stored profile, as of a clock, and when its answer could next
 change without a new event (the profile's next window boundary). Pure.
 
-A fact reads the stored document (operational/activity.py's shapes): day buckets for windows, `last`
+A fact reads the stored document (profiles/activity.py's shapes): day buckets for windows, `last`
 for days since, `stats` for lifetime figures, `consent`, `identifiers`. The lake engine
 (activation/rules_sql.py) computes the same facts from the same document in SQL; both agree on every
 profile of the generated world (tests/lake/test_two_engines.py).

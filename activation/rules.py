@@ -15,7 +15,7 @@ in real time on one stored profile (activation/evaluate.py) and in the lake over
 A condition is `fact op literal`; op is one of == != < <= > >=; a literal is an integer, a decimal, true,
 false or a 'quoted string'. A fact that is null (no login ever) makes its condition false, so `not`
 of it is true: `not: days_since(login) <= 14` holds for people who never logged in. Windows are whole
-calendar days of at most 90 (the profile keeps day buckets for 90 days: operational/activity.py).
+calendar days of at most 90 (the profile keeps day buckets for 90 days: profiles/activity.py).
 """
 
 from __future__ import annotations
