@@ -51,11 +51,11 @@ class Outbound:
         return None if self.value is None else pydantic_core.to_json(self.value)
 
 
-def profile_messages(change: dict[str, Any], render: Render, latest: bool = True) -> list[Outbound]:
+def profile_messages(change: dict[str, Any], render: Render) -> list[Outbound]:
     """The records of one change of the `profiles` collection (its post-image in fullDocument). The view
-    is as of the change (its wallTime): a record sent twice is the same bytes. `latest` False: a later
-    version of the profile follows in the same batch, which carries this one's content too (the topic is
-    compacted): its segment changes only, without rendering a view nobody would keep."""
+    is as of the change (its wallTime): a record sent twice is the same bytes. Every version is sent: a
+    version folded into a later one could, after a crash, first reach a consumer after that later one,
+    which deduplicating by key would then keep as the newest."""
     pid = str(change.get("documentKey", {}).get("_id"))
     if change.get("operationType") == "delete":  # only the eraser deletes profiles
         notice = {"type": "erased", "profile_id": pid}
@@ -79,11 +79,9 @@ def profile_messages(change: dict[str, Any], render: Render, latest: bool = True
         away = {"change": "merged_away", "profile_id": pid, "survivor": survivor}
         return [Outbound(PROFILES, pid, merged, key), Outbound(SEGMENT_CHANGES, pid, away, key)]
     version = doc.get("version", 0)
-    out = []
-    if latest:
-        body = render(doc, change_time(change) or datetime.now(UTC))
-        value = {"type": "profile", "profile_id": pid, "version": version, "profile": body}
-        out.append(Outbound(PROFILES, pid, value, f"{pid}:{version}"))
+    body = render(doc, change_time(change) or datetime.now(UTC))
+    value = {"type": "profile", "profile_id": pid, "version": version, "profile": body}
+    out = [Outbound(PROFILES, pid, value, f"{pid}:{version}")]
     recorded = (doc.get("activation") or {}).get("changes") or {}
     if recorded.get("version") == version:
         for c in recorded.get("list", []):

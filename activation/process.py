@@ -2,14 +2,14 @@
 topics, real-time segment evaluation of every changed profile, and the sweeper for window boundaries.
 
 One step: take what each stream has ready (read ahead by sync/feed.py's `ChangeFeed`), turn each
-change into its records (activation/messages.py) and, for a live profile, evaluate its real-time
-segments (activation/membership.py): of a profile changed several times in the step, only its newest
-version is rendered for c360.profiles and evaluated (the topic is compacted: the newest carries the
-others; their segment changes all go out). Send the records, wait until Kafka acknowledges every one, write
-the changed memberships (each a conditional update, whose own change brings its segment changes out
-on a later step), and only then store each stream's resume token (activation/positions.py). A crash
-anywhere before the token is stored sends those records again with the same idempotency keys: at
-least once, in change order, which is per profile order since one profile's records share a key.
+change into its records (activation/messages.py) and evaluate the real-time segments of each live
+profile (activation/membership.py; of a profile changed several times in the step, its newest version
+only: an older one's conditional write could only miss). Send the records, wait until Kafka
+acknowledges every one, write the changed memberships (each a conditional update, whose own change
+brings its segment changes out on a later step), and only then store each stream's resume token
+(activation/positions.py). A crash anywhere before the token is stored sends those records again with
+the same idempotency keys: at least once, in change order, which is per profile order since one
+profile's records share a key.
 
 The sweeper re-evaluates profiles whose `activation.next_boundary` has passed, so a profile enters or
 leaves a windowed segment on time without any new event.
@@ -127,8 +127,8 @@ class Activation:
                 records += [r for c in changes for r in identity_messages(c)]
                 continue
             newest = _newest_live(changes)
-            for i, change in enumerate(changes):
-                records += profile_messages(change, self._render, latest=i in newest)
+            for change in changes:
+                records += profile_messages(change, self._render)
             docs = [changes[i]["fullDocument"] for i in sorted(newest)]
             writes += self._evaluations(docs, now, "change")
         self._send(records)
@@ -203,8 +203,8 @@ class Activation:
 
 
 def _newest_live(changes: list[dict[str, Any]]) -> set[int]:
-    """Positions of the last live post-image of each profile in `changes`: the versions rendered and
-    evaluated (an earlier one of the same profile is superseded within the batch)."""
+    """Positions of the last live post-image of each profile in `changes`: the versions evaluated (an
+    earlier one of the same profile is superseded within the batch)."""
     newest: dict[Any, int] = {}
     for i, change in enumerate(changes):
         doc = change.get("fullDocument")
