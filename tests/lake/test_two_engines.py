@@ -9,10 +9,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import TypeAdapter
 
 from activation.evaluate import verdict
 from activation.rules import Rule
+from c360.bootstrap import explain_segment
 from c360.settings import Settings
 from c360.storage import Location
 from c360.world import World, generate_world
@@ -80,6 +82,15 @@ def test_real_time_and_lake_agree_on_every_profile(
     }  # fmt: skip
     got = {doc["_id"] for doc in live if verdict(tx90.rule, doc, world.now).member}
     assert got == want and 0 < len(want) < len(live)
+
+    # `c360 segments explain` on a lake-only segment asks the lake.
+    lake_only = {"name": "txn3", "where": "stat_count(stats, 'transaction') >= 3"}
+    lake_settings.lake.segments_file.write_text(yaml.safe_dump({"version": 1, "segments": [lake_only]}))
+    selected = {row[0] for row in Lakehouse(lake).duckdb().sql(members_sql(Segment(**lake_only))).fetchall()}
+    inside, outside = sorted(selected)[0], sorted(set(person_of) - selected)[0]
+    assert explain_segment(lake_settings, "txn3", inside).lake_member is True
+    assert explain_segment(lake_settings, "txn3", outside).lake_member is False
+    assert explain_segment(lake_settings, "txn3", inside).verdict is None
 
 
 def _person(world: World, doc: dict[str, Any]) -> int:
