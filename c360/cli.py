@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from c360.commands import (
+    activate,
     backfill,
     connect,
     demo,
@@ -33,6 +34,7 @@ app.add_typer(imports.app, name="import")
 app.add_typer(world.app, name="world")
 app.add_typer(sync.app, name="sync")
 app.add_typer(segments.app, name="segments")
+app.add_typer(activate.app, name="activate")
 app.add_typer(segments.export_app, name="export")
 app.command()(sql.sql)
 app.command()(reconcile.reconcile)

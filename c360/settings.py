@@ -177,6 +177,21 @@ class LakeSettings(_Section):
         return os.fspath(value) if isinstance(value, os.PathLike) else value
 
 
+class ActivationSettings(_Section):
+    """`c360 activate run`: real-time segments (from lake.segments_file) and the outbound streams."""
+
+    # Changes taken from each change stream per step; their records are acknowledged by Kafka together.
+    batch_size: int = Field(500, ge=1, le=10_000)
+    # How often the sweeper looks for profiles whose next window boundary has passed.
+    sweep_every_seconds: float = Field(1.0, gt=0, le=60)
+    # The outbound topics: <prefix>profiles (compacted), <prefix>segment_changes, <prefix>identity_changes.
+    topic_prefix: str = Field("c360.", pattern=r"^[A-Za-z0-9._-]{0,200}$")
+    # Partitions of the outbound topics when `c360 activate run` creates them.
+    partitions: int = Field(3, ge=1)
+    # HTTP destinations (activation/destinations.py); none when the file is not given.
+    destinations_file: Path | None = None
+
+
 class ApiKeySettings(_Section):
     """One caller: reader (profiles, personal data masked unless `pii`), writer (+ events), admin (all).
 
@@ -249,6 +264,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    activation: ActivationSettings = Field(default_factory=ActivationSettings)
 
     @classmethod
     def settings_customise_sources(
