@@ -14,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import Histogram
-from pymongo.errors import OperationFailure
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
@@ -23,13 +22,14 @@ from api.read_path import ProfileReadPath
 from api.routes import erasure, health, identity, ingest, metrics, page, profiles
 from api.routes.page import STATIC
 from api.webhooks import WebhookIngest
+from identity.rules import IdentityRules
 from operational.async_reads import AsyncProfileReader
 from operational.erasure import Eraser
 from operational.identity_ops import IdentityEditor
-from operational.identity_rules import IdentityRules
-from operational.offers import OfferRules, load_offer_rules
+from operational.port import CommandRefused
 from operational.reviews import ReviewQueue
 from operational.store import UNAUTHORIZED, Store
+from profiles.offers import OfferRules, load_offer_rules
 
 REQUEST_SECONDS = Histogram(
     "c360_api_request_seconds",
@@ -102,7 +102,7 @@ def create_app(store: Store, services: ApiServices | None = None) -> FastAPI:
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(OperationFailure, _refused_by_mongodb)
+    app.add_exception_handler(CommandRefused, _refused_by_mongodb)
     app.add_middleware(ProfileReadPath)  # inside TimedRequests: the fast reads are timed too
     app.add_middleware(BodyLimit, max_bytes=services.max_body_bytes)
     app.add_middleware(TimedRequests)
@@ -140,7 +140,7 @@ class TimedRequests:
 async def _refused_by_mongodb(request: Request, exc: Exception) -> JSONResponse:
     """403 when MongoDB refuses this process's user (a read-only API user asked to write); any other
     failure stays a server error."""
-    assert isinstance(exc, OperationFailure)
+    assert isinstance(exc, CommandRefused)
     if exc.code != UNAUTHORIZED:
         raise exc
     detail = (

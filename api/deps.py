@@ -20,11 +20,11 @@ from api.webhooks import WebhookIngest
 from operational.async_reads import AsyncProfileReader
 from operational.erasure import Eraser
 from operational.identity_ops import IdentityEditor
-from operational.offers import OfferRules
 from operational.reads import ProfileReader
 from operational.reviews import ReviewQueue
 from operational.store import Store
 from operational.workers import WorkerRegistry
+from profiles.offers import OfferRules
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A key from api.keys")
 

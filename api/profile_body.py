@@ -26,7 +26,7 @@ TIMELINE_FIELDS = ("at", "event_id", "type", "source", "channel", "summary")
 
 
 def profile_body(doc: dict[str, Any], requested_id: str, view: dict[str, Any]) -> dict[str, Any]:
-    """`doc` (the stored profile) and `view` (operational/profile_view.py) as `ProfileOut`'s fields."""
+    """`doc` (the stored profile) and `view` (profiles/view.py) as `ProfileOut`'s fields."""
     identifiers = sorted(doc.get("identifiers", {}).values(), key=lambda i: (i["type"], i["value"]))
     stats = doc.get("stats", {})
     return {

@@ -1,4 +1,4 @@
-"""Response models of the full profile's sections (operational/profile_view.py builds their content)."""
+"""Response models of the full profile's sections (profiles/view.py builds their content)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from pydantic import BaseModel, Field
 class TraitOut(BaseModel):
     value: Any
     source: str = Field(description="The source that won by precedence")
-    updated_at: datetime | None = Field(description="When that source last stated it (None for CDC rows)")
+    updated_at: datetime | None = Field(
+        description="When that source last stated it: a state file's as-of for its rows (a date: midnight "
+        "UTC); None for CDC person rows"
+    )
 
 
 class ConsentOut(BaseModel):

@@ -17,14 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo.errors import ConnectionFailure, InvalidOperation, PyMongoError
-
 from ingest import bounded_json
-from ingest.consumer import EventWriter
 from ingest.events import CanonicalEvent
 from ingest.mappings import SourceMapping
 from ingest.records import MAX_ERROR_CHARS, DeadLetter, Skipped, SourceRecord, internal_letter, translate
-from operational.writer import TRANSIENT, ApplyResult
+from operational.port import ApplyResult, EventWriter, StoreClosed, StoreError, StoreUnreachable, aborted
 
 # Each attempt is the writer's own few transaction attempts; ~2 s of backoff in all.
 WRITE_ATTEMPTS = 8
@@ -75,10 +72,10 @@ class WebhookIngest:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 return self.writer.apply([event])
-            except (ConnectionFailure, InvalidOperation) as exc:
+            except (StoreUnreachable, StoreClosed) as exc:
                 raise StoreUnavailable(f"MongoDB is not available ({type(exc).__name__})") from None
-            except PyMongoError as exc:
-                if not exc.has_error_label(TRANSIENT):
+            except StoreError as exc:
+                if not aborted(exc):
                     message = f"MongoDB refused the event: {exc}"[:MAX_ERROR_CHARS]
                     return DeadLetter(record, "store", "$", message)
                 if attempt == WRITE_ATTEMPTS:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from random import Random
 
-from operational.matching.schema import FieldSpec, MatchSchema, Record
+from identity.matching.schema import FieldSpec, MatchSchema, Record
 
 FEBRL_SCHEMA = MatchSchema(
     fields=(

@@ -35,11 +35,11 @@ from bench.febrl import FEBRL_SCHEMA, cluster_pairs, load, score
 from c360.identity_world import generate_identity_world, person_records, profile_accuracy
 from c360.servers import LocalServers, mongo_uri
 from c360.settings import IdentitySettings, load_settings
-from operational.identity_rules import IdentityRules
+from identity.matching.estimate import estimate
+from identity.matching.resolver import MemoryIndex, StreamingResolver
+from identity.matching.schema import PERSON_SCHEMA
+from identity.rules import IdentityRules
 from operational.match_store import MatchService, MongoIndex
-from operational.matching.estimate import estimate
-from operational.matching.resolver import MemoryIndex, StreamingResolver
-from operational.matching.schema import PERSON_SCHEMA
 from operational.reads import ProfileReader
 from operational.resolving_writer import ResolvingWriter
 from operational.store import Store

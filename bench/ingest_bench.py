@@ -46,14 +46,14 @@ from rich.table import Table
 from bench.cpu import process_cpu_s
 from c360.bootstrap import ingest_loop
 from c360.collector import settle_heap
+from c360.ingest_loop import BatchOutcome, IngestLoop, source_record
 from c360.progress import progress_bar
 from c360.publish import ensure_topics, publish
 from c360.servers import LocalServers, ServerError, kafka_bootstrap, mongo_uri
 from c360.settings import Settings, load_settings
 from c360.world import DEFAULT_SEED, Message, generate_world
-from ingest.consumer import BatchOutcome, IngestLoop
 from ingest.mappings import DEFAULT_MAPPING_FILE, load_mapping_file
-from ingest.records import SourceRecord, translate
+from ingest.records import translate
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -337,7 +337,7 @@ def _translator(settings: Settings) -> Callable[[list[ConsumerRecord]], None]:
 
     def sink(records: list[ConsumerRecord]) -> None:
         for r in records:
-            translate(SourceRecord.of(r), mappings, limit)
+            translate(source_record(r), mappings, limit)
 
     return sink
 

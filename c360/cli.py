@@ -5,11 +5,13 @@ from __future__ import annotations
 import typer
 
 from c360.commands import (
+    activate,
     backfill,
     connect,
     demo,
     dev,
     erase,
+    imports,
     ingest,
     reconcile,
     segments,
@@ -28,9 +30,11 @@ app = typer.Typer(
 )
 app.add_typer(dev.app, name="dev")
 app.add_typer(ingest.app, name="ingest")
+app.add_typer(imports.app, name="import")
 app.add_typer(world.app, name="world")
 app.add_typer(sync.app, name="sync")
 app.add_typer(segments.app, name="segments")
+app.add_typer(activate.app, name="activate")
 app.add_typer(segments.export_app, name="export")
 app.command()(sql.sql)
 app.command()(reconcile.reconcile)

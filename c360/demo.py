@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
 from kafka.errors import UnknownTopicOrPartitionError
-from pymongo import MongoClient
 
 from c360.bootstrap import ingest_loop
+from c360.ingest_loop import BatchOutcome, LoopTotals
 from c360.kafka_clients import client_config
 from c360.publish import ensure_topics, publish
 from c360.settings import Settings
 from c360.world import TOPICS, World
-from ingest.consumer import BatchOutcome, LoopTotals
+from operational.store import Store
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,11 @@ class Example:
 
 def reset(settings: Settings) -> None:
     """Drop the demo database and recreate its topics, so a rerun does not count old messages."""
-    with MongoClient(settings.mongo.uri) as client:
-        client.drop_database(settings.mongo.database)
+    store = Store.open(settings.mongo.uri, settings.mongo.database)
+    try:
+        store.drop()
+    finally:
+        store.close()
     topics = [*TOPICS, settings.kafka.dead_letter_topic]
     admin = KafkaAdminClient(**client_config(settings.kafka), client_id="c360-demo")
     try:

@@ -18,8 +18,8 @@ from random import Random
 from typing import Any
 
 from c360.world import FIRST_NAMES, LAST_NAMES
+from identity.matching.schema import Record
 from ingest.events import CanonicalEvent, build_event
-from operational.matching.schema import Record
 
 STREETS = (
     "high street", "station road", "church lane", "mill road", "park avenue", "victoria road", "green lane",

@@ -42,16 +42,24 @@ class Publishable(Protocol):
     value: bytes
 
 
-def ensure_topics(kafka: KafkaSettings, topics: list[str], partitions: int = 3) -> None:
-    """Create the topics that do not exist yet, with kafka.replication_factor replicas; existing ones
-    are left as they are."""
+def ensure_topics(
+    kafka: KafkaSettings,
+    topics: list[str],
+    partitions: int = 3,
+    configs: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """Create the topics that do not exist yet, with kafka.replication_factor replicas and each topic's
+    `configs` (e.g. cleanup.policy=compact); existing ones are left as they are."""
     admin = KafkaAdminClient(**client_config(kafka), client_id="c360-publish-admin")
     try:
         existing = set(admin.list_topics())
         for topic in topics:
             if topic in existing:
                 continue
-            spec = {topic: {"num_partitions": partitions, "replication_factor": kafka.replication_factor}}
+            options = {"num_partitions": partitions, "replication_factor": kafka.replication_factor}
+            spec = {
+                topic: {**options, **({"configs": configs[topic]} if configs and topic in configs else {})}
+            }
             try:  # one topic per request: a concurrent creator makes only that one fail
                 admin.create_topics(spec, wait_for_metadata=True)
                 log.info("created topic %s (%d partitions)", topic, partitions)

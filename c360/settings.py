@@ -177,6 +177,21 @@ class LakeSettings(_Section):
         return os.fspath(value) if isinstance(value, os.PathLike) else value
 
 
+class ActivationSettings(_Section):
+    """`c360 activate run`: real-time segments (from lake.segments_file) and the outbound streams."""
+
+    # Changes taken from each change stream per step; their records are acknowledged by Kafka together.
+    batch_size: int = Field(500, ge=1, le=10_000)
+    # How often the sweeper looks for profiles whose next window boundary has passed.
+    sweep_every_seconds: float = Field(1.0, gt=0, le=60)
+    # The outbound topics: <prefix>profiles (compacted), <prefix>segment_changes, <prefix>identity_changes.
+    topic_prefix: str = Field("c360.", pattern=r"^[A-Za-z0-9._-]{0,200}$")
+    # Partitions of the outbound topics when `c360 activate run` creates them.
+    partitions: int = Field(3, ge=1)
+    # HTTP destinations (activation/destinations.py); none when the file is not given.
+    destinations_file: Path | None = None
+
+
 class ApiKeySettings(_Section):
     """One caller: reader (profiles, personal data masked unless `pii`), writer (+ events), admin (all).
 
@@ -197,7 +212,7 @@ class ApiKeySettings(_Section):
 
 
 class IdentitySettings(_Section):
-    """Identity-resolution rules (operational/identity_rules.py): conservative defaults, because a false
+    """Identity-resolution rules (identity/rules.py): conservative defaults, because a false
     merge shows one customer another customer's money, while a missed merge only costs a duplicate."""
 
     # Identifier types that may join two profiles, strongest first (the order picks the owner of a moved key).
@@ -218,7 +233,7 @@ class IdentitySettings(_Section):
             "hello", "enquiries", "help", "service", "team", "noreply", "no-reply",
         ]
     )  # fmt: skip
-    # Probabilistic matching (operational/matching/): match weight (log2 odds) at or above `join_weight`
+    # Probabilistic matching (identity/matching/): match weight (log2 odds) at or above `join_weight`
     # joins the record to the profile; between `review_weight` and `join_weight` opens a review item.
     join_weight: float = 8.0
     review_weight: float = 2.0
@@ -231,7 +246,7 @@ class ApiSettings(_Section):
     port: int = 8360
     # Empty: the API refuses to start, unless `development` is true (then every caller is admin).
     keys: list[ApiKeySettings] = Field(default_factory=list)
-    # None means the banking seed's rules shipped in operational/offers.yaml.
+    # None means the banking seed's rules shipped in profiles/offers.yaml.
     offers_file: Path | None = None
     # Request bodies past this many bytes are refused with 413 while they are read, before any parsing.
     max_body_bytes: int = Field(1_000_000, ge=1_024)
@@ -249,6 +264,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    activation: ActivationSettings = Field(default_factory=ActivationSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -508,7 +508,7 @@ class _Generator:
         structural = 1
         change_ms = None
         # A changed phone or a second email reaches core banking in a version-2 record: merge keys alone
-        # connect a person, since cookies only attach (operational/identity_rules.py).
+        # connect a person, since cookies only attach (identity/rules.py).
         if len(person.phones) > 1 or len(person.emails) > 1:
             change_ms = start + int(span * (0.3 + 0.6 * rng.random()))
             change_ms -= change_ms % 1000

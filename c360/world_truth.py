@@ -179,7 +179,7 @@ def _retail(
 
 
 def _offer(level: str, utilization: Decimal | None, tx: dict[str, Any]) -> str | None:
-    """The default rules of operational/offers.yaml, read as plain English."""
+    """The default rules of profiles/offers.yaml, read as plain English."""
     types = tx["active_product_types"]
     if level == "high":
         return "retention_call"

@@ -89,7 +89,7 @@ class RowChange(BaseModel):
 
     op: Literal["upsert", "delete", "truncate"]
     table: str
-    entity: Literal["holding", "order", "interaction", "person", "identity_link"]
+    entity: Literal["holding", "order", "interaction", "person", "identity_link", "traits"]
     key: str | None = None
     position: str | None = None
     row: dict[str, Any] = {}

@@ -2,12 +2,14 @@
 
 A value is taken from a dotted `field` path of the JSON payload or is a `const`, optionally translated
 through `values`. `sources` map topics of JSON events; `tables` map Debezium topics, one per captured
-table, whose rows are state (see ingest/cdc.py). See docs/MAPPINGS.md for the file format and
-ingest/mappings.yaml for the default.
+table, whose rows are state (see ingest/cdc.py); `files` map batch files (ingest/file_rows.py) with the
+same two kinds of mapping. See docs/MAPPINGS.md for the file format and ingest/mappings.yaml for the
+default.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from datetime import UTC, datetime
@@ -76,8 +78,9 @@ class IdentifierSpec(ValueSpec):
     region: str | None = None
 
 
-class SourceMapping(_Spec):
-    topic: str
+class EventMapping(_Spec):
+    """How one record becomes an event: a `sources` entry without its topic, or a file's `events`."""
+
     source: str
     type: ValueSpec
     occurred_at: TimeSpec
@@ -89,11 +92,16 @@ class SourceMapping(_Spec):
     attributes: dict[str, ValueSpec] = Field(default_factory=dict)
 
 
-Entity = Literal["holding", "order", "interaction", "person", "identity_link"]
-# The columns an entity's profile summary reads, beyond the identifiers (see operational/cdc_profile.py).
+class SourceMapping(EventMapping):
+    topic: str
+
+
+Entity = Literal["holding", "order", "interaction", "person", "identity_link", "traits"]
+# The columns an entity's profile summary reads, beyond the identifiers (see profiles/cdc.py).
 ENTITY_FIELDS: dict[str, tuple[str, ...]] = {
     "order": ("amount", "ordered_at"),
     "interaction": ("occurred_at",),
+    "traits": ("as_of",),
 }
 
 
@@ -115,25 +123,79 @@ class ColumnSpec(ValueSpec):
         return self
 
 
-class TableMapping(_Spec):
-    """One captured table (one Debezium topic): what its rows are and what a profile gets from them."""
+class StateMapping(_Spec):
+    """What a table's rows are and what a profile gets from them: a `tables` entry without its topic and
+    connector, or a file's `state`."""
 
-    topic: str
     source: str
     table: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     entity: Entity
-    # Tombstones carry no source block: the connector decides how the Kafka key is read.
-    connector: Literal["postgresql", "mysql", "mariadb", "mongodb", "sqlserver", "oracle"] | None = None
-    flattened: bool = False
     key: list[str] = Field(min_length=1)
     identifiers: list[IdentifierSpec] = Field(min_length=1)
     columns: dict[str, ColumnSpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _entity_columns(self) -> TableMapping:
+    def _entity_columns(self) -> StateMapping:
         missing = [name for name in ENTITY_FIELDS.get(self.entity, ()) if name not in self.columns]
         if missing:
             raise ValueError(f"a table of {self.entity} rows needs the columns {missing}")
+        return self
+
+
+class TableMapping(StateMapping):
+    """One captured table (one Debezium topic): what its rows are and what a profile gets from them."""
+
+    topic: str
+    # Tombstones carry no source block: the connector decides how the Kafka key is read.
+    connector: Literal["postgresql", "mysql", "mariadb", "mongodb", "sqlserver", "oracle"] | None = None
+    flattened: bool = False
+
+
+class CsvOptions(_Spec):
+    """How a CSV file is written; its first row names the columns, on one line."""
+
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    # null: fields are never quoted.
+    quote_char: str | None = Field('"', min_length=1, max_length=1)
+    # A doubled quote inside a quoted field is one quote character.
+    double_quote: bool = True
+    escape_char: str | None = Field(None, min_length=1, max_length=1)
+    # UTF-8 or a single-byte encoding that writes ASCII as ASCII (latin-1, cp1252, ...): the reader
+    # splits rows on bytes, which in a multi-byte encoding (Shift JIS, UTF-16) may be part of a character.
+    encoding: str = "utf-8"
+
+    @model_validator(mode="after")
+    def _byte_splittable(self) -> CsvOptions:
+        try:
+            name = codecs.lookup(self.encoding).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {self.encoding!r}") from None
+        decoder = codecs.getincrementaldecoder(name)("replace")
+        single_byte = all(len(decoder.decode(bytes([b]))) == 1 for b in range(256))
+        ascii_text = bytes(range(128))
+        if name != "utf-8" and not (single_byte and ascii_text.decode(name) == ascii_text.decode("ascii")):
+            raise ValueError(f"{self.encoding!r} is not UTF-8 or an ASCII-based single-byte encoding")
+        return self
+
+
+class FileSource(_Spec):
+    """A batch source: files whose rows become events (`events`) or are each customer's state (`state`,
+    where the `as_of` column orders versions: a row with a later as-of replaces the earlier one)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    # None: from the file name (.csv, .parquet, .jsonl or .ndjson; gzip is recognised by its bytes).
+    format: Literal["csv", "parquet", "jsonl"] | None = None
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    events: EventMapping | None = None
+    state: StateMapping | None = None
+
+    @model_validator(mode="after")
+    def _one_mapping(self) -> FileSource:
+        if (self.events is None) == (self.state is None):
+            raise ValueError("give exactly one of `events` or `state`")
+        as_of = self.state.columns.get("as_of") if self.state else None
+        if self.state is not None and (as_of is None or as_of.kind not in ("date", "datetime")):
+            raise ValueError("a state file needs an `as_of` column of kind date or datetime")
         return self
 
 
@@ -141,12 +203,15 @@ class MappingFile(_Spec):
     version: Literal[1] = 1
     sources: list[SourceMapping] = Field(default_factory=list)
     tables: list[TableMapping] = Field(default_factory=list)
+    files: list[FileSource] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_topics(self) -> MappingFile:
         topics = [s.topic for s in self.sources] + [t.topic for t in self.tables]
         if len(topics) != len(set(topics)):
             raise ValueError("each topic may be mapped once")
+        if len({f.name for f in self.files}) != len(self.files):
+            raise ValueError("each file source name may be used once")
         return self
 
     def for_topic(self) -> dict[str, SourceMapping | TableMapping]:
@@ -159,7 +224,7 @@ def load_mapping_file(path: Path | None = None) -> MappingFile:
         return MappingFile.model_validate(yaml.safe_load(fh))
 
 
-def to_canonical(mapping: SourceMapping, payload: Any, raw: bytes) -> CanonicalEvent:
+def to_canonical(mapping: EventMapping, payload: Any, raw: bytes) -> CanonicalEvent:
     """Map one decoded payload to a canonical event; raises an IngestError naming the field."""
     if not isinstance(payload, dict):
         raise MappingError("$", f"expected a JSON object, got {type(payload).__name__}")
@@ -189,7 +254,7 @@ def _lookup(payload: dict[str, Any], path: str) -> Any:
     return value
 
 
-def _event_id(mapping: SourceMapping, payload: dict[str, Any], raw: bytes) -> str:
+def _event_id(mapping: EventMapping, payload: dict[str, Any], raw: bytes) -> str:
     """From the source's record id when the mapping names one, else from the exact bytes."""
     if not mapping.event_id:
         return event_id_for(mapping.source, hashlib.blake2b(raw, digest_size=16).hexdigest())

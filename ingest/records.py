@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kafka.consumer.fetcher import ConsumerRecord
-
 from ingest import bounded_json
 from ingest.cdc import change_to_canonical
 from ingest.errors import DecodeError, IngestError
@@ -24,10 +22,6 @@ class SourceRecord:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int
-
-    @classmethod
-    def of(cls, record: ConsumerRecord) -> SourceRecord:
-        return cls(record.topic, record.partition, record.offset, record.key, record.value, record.timestamp)
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,14 @@ per field; a profile only one side knows is drift too. Run it when ingest and sy
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
-from operational.store import Store
-
-FIELDS = ("event_count", "first_seen", "last_seen", "stats", "channels", "identifiers")
+# The fields of each live MongoDB profile that reconcile compares (the caller reads them).
+RECONCILED = ("event_count", "first_seen", "last_seen", "stats", "channels", "identifiers")
 # Activity is what the writer counts: events that are not CDC row changes (those are state, kept apart).
 _ACTIVITY = "events WHERE change IS NULL AND profile_id IS NOT NULL"
 _SPAN_SQL = f"""
@@ -47,11 +46,13 @@ class ReconcileReport:
         return not self.drift
 
 
-def reconcile(con: duckdb.DuckDBPyConnection, store: Store, max_examples: int = 20) -> ReconcileReport:
+def reconcile(
+    con: duckdb.DuckDBPyConnection, profiles: Iterable[dict[str, Any]], max_examples: int = 20
+) -> ReconcileReport:
+    """`profiles`: every live profile in MongoDB with the RECONCILED fields (Store.live_profiles)."""
     lake = _recompute(con)
     report = ReconcileReport()
-    projection = {name: 1 for name in FIELDS}
-    for doc in store.profiles.find({"merged_into": {"$exists": False}}, projection):
+    for doc in profiles:
         report.profiles_checked += 1
         derived = lake.pop(doc["_id"], None)
         for name, problem in _differences(_from_mongo(doc), derived):
@@ -99,7 +100,7 @@ def _differences(mongo: dict[str, Any], lake: dict[str, Any] | None) -> Iterator
     if lake is None:
         yield "missing_in_lake", "a live profile with no events in the lake"
         return
-    for name in FIELDS:
+    for name in RECONCILED:
         if mongo[name] != lake[name]:
             yield name, f"mongodb {_short(mongo[name])} != lake {_short(lake[name])}"
 

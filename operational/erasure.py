@@ -29,8 +29,8 @@ from pymongo.client_session import ClientSession
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from identity.rules import IdentityRules
 from operational.held_keys import FIELD as KEYS
-from operational.identity_rules import IdentityRules
 from operational.reads import MAX_REDIRECTS
 from operational.store import Store
 from operational.suppression import COLLECTION as ERASED_KEYS

@@ -4,8 +4,8 @@ A merge re-points the merged side's identities, events and CDC rows at the survi
 redirects; a split gives back to a merged profile everything of its side: the events first placed on
 it or on profiles folded into it (`placed_on`), the identities first seen there (`origin`), and the
 redirects of its own merged profiles. Both profiles are then rebuilt from their own events
-(operational/rebuild.py), so aggregates equal a recompute. Lineage is replayed from identity events
-(operational/lineage.py). Concurrent ingest conflicts inside MongoDB and is retried.
+(profiles/rebuild.py), so aggregates equal a recompute. Lineage is replayed from identity events
+(identity/lineage.py). Concurrent ingest conflicts inside MongoDB and is retried.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from pymongo.client_session import ClientSession
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from operational.cdc_profile import cdc_profile
+from identity.lineage import parents, subtree
+from identity.rules import IdentityRules
 from operational.held_keys import FIELD as KEYS
 from operational.held_keys import held_keys
-from operational.identity_rules import IdentityRules
-from operational.lineage import parents, subtree
-from operational.rebuild import rebuild_updates
 from operational.store import Store
+from profiles.cdc import cdc_profile
+from profiles.rebuild import rebuild_updates
 
 Clock = Callable[[], datetime]
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from pymongo import ASCENDING
 
+from identity.matching.model import MatchModel
+from identity.matching.resolver import Candidate, Decision, Entry, StreamingResolver
+from identity.matching.schema import Record
 from operational.identity_ops import IdentityConflict, IdentityEditor
-from operational.matching.model import MatchModel
-from operational.matching.resolver import Candidate, Decision, Entry, StreamingResolver
-from operational.matching.schema import Record
 from operational.reads import ProfileReader
 from operational.reviews import ReviewQueue
 from operational.store import Store

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from operational.activity import search_text
 from operational.store import Store
+from profiles.activity import search_text
 
 _PHONE = re.compile(r"^[+0-9][0-9 ()-]*$")
 _ID_TYPES = ("customer_id", "account_id", "loyalty_id", "cookie", "device_id")

@@ -4,7 +4,7 @@ profiles          one document per profile; merged-away profiles stay as `{_id, 
 identities        `_id` = identity key ("email:ann@x.com"), the identity graph's edges to a profile
 events            canonical events by `_id` = event id: the idempotence record and the recent timeline
 identity_events   merges (and later splits) with their evidence
-cdc_rows          the latest state of every captured source row (see operational/row_state.py)
+cdc_rows          the latest state of every captured source row (see profiles/row_state.py)
 ingest_workers    one heartbeat document per running consumer, for readiness and lag
 erasures          one record per erased person: when, by whom, why, and what was deleted
 erased_keys       hashes of erased people's identity keys, whose events are dropped (suppression.py)
@@ -12,7 +12,7 @@ erased_keys       hashes of erased people's identity keys, whose events are drop
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -25,7 +25,7 @@ from pymongo.database import Database
 from pymongo.errors import CollectionInvalid, OperationFailure
 
 from operational.held_keys import FIELD as KEYS
-from operational.money import decimal_of
+from profiles.money import decimal_of
 
 NAMESPACE_EXISTS = 48
 UNAUTHORIZED = 13
@@ -105,6 +105,14 @@ class Store:
     @property
     def ingest_workers(self) -> Collection:
         return self.db["ingest_workers"]
+
+    def live_profiles(self, fields: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """Every profile that is not a merge redirect, with `fields` (and `_id`)."""
+        return self.profiles.find({"merged_into": {"$exists": False}}, dict.fromkeys(fields, 1))
+
+    def drop(self) -> None:
+        """Drop the whole database (the demo starts over)."""
+        self.client.drop_database(self.db.name)
 
     def prepare(self, *more_indexes: Callable[[], None]) -> None:
         """`ensure_indexes` (then `more_indexes`) when this MongoDB user may create them. A component's

@@ -1,7 +1,7 @@
 """Drop day buckets that no window reads any more, and tickets solved before them, so a profile stays
 bounded however long it lives.
 
-Windows are evaluated at read time (operational/profile_view.py) and never look back further than 90
+Windows are evaluated at read time (profiles/view.py) and never look back further than 90
 days; older buckets only make every update of the profile rewrite a larger document. A solved ticket is
 read by no field (the profile shows open tickets; contacts and complaints are counted in the buckets).
 Each profile keeps `daily_from`, its oldest bucket's day (a `$min` the writer maintains), indexed, so a
@@ -15,8 +15,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from operational.profile_view import EARLIER_DAYS, RECENT_DAYS
 from operational.store import Store
+from profiles.view import EARLIER_DAYS, RECENT_DAYS
 
 # The oldest day a window reads is 89 days before today; a few more cover a reader whose clock lags.
 KEEP_DAYS = RECENT_DAYS + EARLIER_DAYS + 3

@@ -7,8 +7,8 @@ Concurrent writers touching the same profiles conflict inside MongoDB and are re
 `with_transaction`, so several ingest processes in one consumer group converge.
 
 CDC row changes go through the same transaction: upserts are placed on profiles like any event, then
-the latest row per key is kept in `cdc_rows` (position-guarded, operational/row_state.py) and the CDC
-part of every touched profile is recomputed from its live rows (operational/cdc_profile.py).
+the latest row per key is kept in `cdc_rows` (position-guarded, profiles/row_state.py) and the CDC
+part of every touched profile is recomputed from its live rows (profiles/cdc.py).
 """
 
 from __future__ import annotations
@@ -27,16 +27,16 @@ from pymongo.errors import BulkWriteError, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from identity.rules import IdentityRules
+from identity.stitching import Component, Graph, Placement, group, place
 from ingest.events import CanonicalEvent
-from operational.cdc_profile import cdc_profile
 from operational.held_keys import FIELD as KEYS
 from operational.held_keys import held_keys
-from operational.identity_rules import IdentityRules
-from operational.profile_delta import ProfileDelta
-from operational.row_state import marker_id, plan_rows, row_id
-from operational.stitching import Component, Graph, Placement, group, place
 from operational.store import Store
 from operational.suppression import key_hash, suppressed_keys
+from profiles.cdc import cdc_profile
+from profiles.delta import ProfileDelta
+from profiles.row_state import marker_id, plan_rows, row_id
 
 Clock = Callable[[], datetime]
 

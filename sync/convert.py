@@ -22,7 +22,7 @@ import pyarrow as pa
 from bson import json_util
 from bson.decimal128 import Decimal128
 
-from operational.money import decimal_of
+from profiles.money import decimal_of
 from sync.tables import MONEY_SCALE, SEQ_PER_BATCH
 
 _JSON = json_util.RELAXED_JSON_OPTIONS

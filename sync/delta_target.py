@@ -48,13 +48,23 @@ class Checkpoint:
     token: dict[str, Any] | None = None  # resume token of the last change written
     snapshot_at: Timestamp | None = None
     snapshot_after: Any = None  # last _id the snapshot wrote (it reads in _id order)
+    # Each (after, at): MongoDB no longer held the snapshot's time, and the documents after `after` were
+    # read at the later time `at`; the stream skips their changes up to `at` (sync/stream.py).
+    snapshot_moves: tuple[tuple[Any, Timestamp], ...] = ()
+
+    @property
+    def read_at(self) -> Timestamp | None:
+        """The time the snapshot's next chunk is read at."""
+        return self.snapshot_moves[-1][1] if self.snapshot_moves else self.snapshot_at
 
     def to_json(self) -> str:
         return json_util.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> Checkpoint:
-        return cls(**json_util.loads(text))
+        fields = json_util.loads(text)
+        moves = tuple((after, at) for after, at in fields.pop("snapshot_moves", ()))
+        return cls(**fields, snapshot_moves=moves)
 
     def next(self, **changes: Any) -> Checkpoint:
         return replace(self, batch=self.batch + 1, **changes)
@@ -103,9 +113,12 @@ class DeltaTarget:
         self.wait_compaction()  # a merge rewriting files a compaction removes would fail to commit
 
         def merge(props: CommitProperties) -> None:
+            before = self._dt.version()
             self._dt.merge(
                 rows, f"t.{key} = s.{key}", source_alias="s", target_alias="t", commit_properties=props
             ).when_not_matched_insert_all().execute()
+            if self._dt.version() == before:  # every key held already: nothing committed, nor the batch
+                self._write(rows.schema.empty_table(), props)
             self._dt.update_incremental()  # unlike write_deltalake, a merge leaves the object behind
 
         self._commit(checkpoint, merge)

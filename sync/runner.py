@@ -20,7 +20,7 @@ from sync import metrics
 from sync.convert import event_row, identity_row, profile_row
 from sync.lease import LakeLease, LeaseLost
 from sync.processes import Job, run_workers
-from sync.share import Share, ShareSync
+from sync.share import Share, ShareSync, batches, open_targets
 from sync.stream import BatchReport, OnCommit, StreamSpec
 from sync.tables import EVENTS, IDENTITY_CHANGES, PROFILE_CHANGES, PROFILES_CURRENT
 
@@ -42,12 +42,25 @@ class LakeSync:
         self._lease = LakeLease.acquire(
             self.lake, settings.lease_seconds, settings.allow_store_without_conditional_put
         )
-        try:
-            self.shares = [ShareSync(s, store.db, settings, self.lake, self._report) for s in SHARES]
+        try:  # the batches each share's tables hold now: a worker, or `shares`, refuses others later
+            self._expect = [batches(open_targets(s, self.lake, settings.app_id)) for s in SHARES]
         except BaseException:
             self._lease.release()
             raise
+        self._shares: list[ShareSync] | None = None
         self._lease.keep(on_lost=self._lost)
+
+    @property
+    def shares(self) -> list[ShareSync]:
+        """The shares for `step` and `close`, in this process. Built on first use, not for `run`, whose
+        workers build their own: a share's start does real work (a profiles_current catch-up, a new
+        epoch's first commit) that each restart of `c360 sync run` would otherwise do twice."""
+        if self._shares is None:
+            self._shares = [
+                ShareSync(s, self._store.db, self._settings, self.lake, self._report, expect=expect)
+                for s, expect in zip(SHARES, self._expect, strict=True)
+            ]
+        return self._shares
 
     def step(self) -> None:
         """A little work on every share in turn, in the caller's thread."""
@@ -83,10 +96,10 @@ class LakeSync:
                 database=self._store.db.name,
                 settings=self._settings,
                 lake=self.lake,
-                expect=share.batches(),
+                expect=expect,
                 parent=os.getpid(),
             )
-            for spec, share in zip(SHARES, self.shares, strict=True)
+            for spec, expect in zip(SHARES, self._batches(), strict=True)
         ]
         self._stops.append(stop)
         try:
@@ -95,6 +108,10 @@ class LakeSync:
             self._lease.check()
         finally:
             self._lease.release()
+
+    def _batches(self) -> list[dict[str, int]]:
+        """Each share's batches as this object last saw them (stepped, or as opened)."""
+        return self._expect if self._shares is None else [share.batches() for share in self._shares]
 
     def _lost(self, _: LeaseLost) -> None:
         """Another sync took the lake over: stop (its commits and ours are kept apart by the Delta log)."""

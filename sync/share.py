@@ -48,11 +48,8 @@ class ShareSync:
         """`lake`: where settings.path points (c360.storage.location). `expect`: the batches another
         object of this share saw (`batches()`); a table that has moved on since was written by someone
         else, and this share refuses to start."""
-        root, app = lake, settings.app_id
         self._settings = settings
-        self.targets = [DeltaTarget(root, share.spec.table, app)]
-        if share.current is not None:
-            self.targets.append(DeltaTarget(root, share.current, app))
+        self.targets = open_targets(share, lake, settings.app_id)
         if expect is not None and self.batches() != expect:
             raise ConcurrentSyncError(f"{share.name}: the tables hold batches {self.batches()}, not {expect}")
         self.current: CurrentTable | None = None
@@ -66,7 +63,7 @@ class ShareSync:
 
     def batches(self) -> dict[str, int]:
         """The last batch of each table this share writes, as this object saw them."""
-        return {t.table.name: t.batch for t in self.targets}
+        return batches(self.targets)
 
     def step(self) -> None:
         """A little work on the stream, and a catch-up of profiles_current when due."""
@@ -121,3 +118,14 @@ class ShareSync:
             raise failures[0]
         if current is not None:
             current.catch_up()  # after the stream's last commit
+
+
+def open_targets(share: Share, lake: Location, app_id: str) -> list[DeltaTarget]:
+    """The share's tables (created if missing): its stream's, then the current table if it has one."""
+    tables = [share.spec.table] if share.current is None else [share.spec.table, share.current]
+    return [DeltaTarget(lake, table, app_id) for table in tables]
+
+
+def batches(targets: list[DeltaTarget]) -> dict[str, int]:
+    """The last batch of each table, as its target saw it when opened or last committed."""
+    return {t.table.name: t.batch for t in targets}

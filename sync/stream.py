@@ -4,11 +4,13 @@ Start: the table's last commit says where to continue (`DeltaTarget.checkpoint`)
 or when MongoDB no longer has the stream's history (ChangeStreamHistoryLost; an invalidate after the
 collection was dropped, renamed or replaced), a new epoch begins: a commit without rows records its
 majority-committed cluster time T, the collection is read at T in `_id` order, chunk by chunk (each
-chunk a commit recording how far it got), then the stream starts right after T. Changes, read ahead
-by a `ChangeFeed`, are converted as they arrive (bad ones to error rows) and collected until
-`lake.batch_size`, `lake.batch_max_seconds` after the first one, or a quarter of that once the stream runs
-dry; then committed with the last change's resume token. Converting on arrival keeps the conversion out
-of the time between a batch closing and its commit.
+chunk a commit recording how far it got), then the stream starts right after T. Should MongoDB drop T's
+history before the copy ends (SnapshotTooOld), the rest is read at a later time, whose changes the stream
+skips for those documents: one epoch still. Changes, read ahead by a `ChangeFeed`, are converted as they
+arrive (bad ones to error rows) and collected until `lake.batch_size`, `lake.batch_max_seconds` after
+the first one, or a quarter of that once the stream runs dry; then committed with the last change's
+resume token. Converting on arrival keeps the conversion out of the time between a batch closing and its
+commit.
 
 A delete is an erasure (nothing else deletes from the watched collections): the batch's commit is
 preceded by one DELETE of every erased key's rows (and profiles_current's), and rows of an erased key
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -138,6 +140,10 @@ class CollectionSync:
         except OperationFailure as exc:
             if exc.code not in (CHANGE_STREAM_HISTORY_LOST, SNAPSHOT_TOO_OLD):
                 raise
+            if exc.code == SNAPSHOT_TOO_OLD and self.checkpoint.phase == "snapshot":
+                log.warning("%s: %s; reading the rest of the snapshot later", self._spec.collection, exc)
+                self._move_snapshot()
+                return
             log.warning("%s: %s; starting a new epoch from a snapshot", self._spec.collection, exc)
             self._close_stream()
             self._times, self._rows, self._erasures = [], [], []
@@ -198,7 +204,7 @@ class CollectionSync:
         )
         keep = dict.fromkeys((*CHANGE_FIELDS, *self._spec.extra_fields), 1)
         stream = self._coll.watch(
-            [{"$project": keep}],
+            [*skip_moved(cp.snapshot_moves), {"$project": keep}],
             full_document=self._spec.full_document,
             max_await_time_ms=AWAIT_MS,
             batch_size=min(FEED_BATCH, self._settings.batch_size),
@@ -231,13 +237,28 @@ class CollectionSync:
         """Commit the start of a snapshot at once, without rows: a sync killed before its first chunk
         then resumes this snapshot instead of taking a later one, which would show the versions
         written in between only as their end state."""
-        hello = self._coll.database.client.admin.command("hello")
-        at = hello["lastWrite"]["majorityOpTime"]["ts"]
+        at = self._majority_time()
         start = Checkpoint(
             batch=self._target.batch, epoch=self.checkpoint.epoch + 1, phase="snapshot", snapshot_at=at
         ).next()
         self._target.append(self._spec.table.schema.empty_table(), start)
         self.checkpoint = start
+
+    def _majority_time(self) -> Timestamp:
+        hello = self._coll.database.client.admin.command("hello")
+        return hello["lastWrite"]["majorityOpTime"]["ts"]
+
+    def _move_snapshot(self) -> None:
+        """MongoDB keeps a snapshot's time for minSnapshotHistoryWindowInSeconds (5 minutes by default),
+        less than a large collection takes to copy or a crashed sync may take to restart. The documents
+        not read yet are read at a later time instead; the stream, from the epoch's start on, skips
+        their changes up to that time, which the reads hold. The epoch and every change after each
+        document's snapshot row are kept (a new epoch would lose the changes in between, and never end
+        for a collection that takes longer than the window to copy). Committed with the next chunk: a
+        sync stopped before that moves again."""
+        cp = self.checkpoint
+        moves = tuple(m for m in cp.snapshot_moves if m[0] != cp.snapshot_after)  # none read since
+        self.checkpoint = replace(cp, snapshot_moves=(*moves, (cp.snapshot_after, self._majority_time())))
 
     def _snapshot_chunk(self) -> None:
         cp = self.checkpoint
@@ -251,14 +272,14 @@ class CollectionSync:
                 sort={"_id": 1},
                 limit=self._settings.batch_size,
                 batchSize=self._settings.batch_size,
-                readConcern={"level": "snapshot", "atClusterTime": cp.snapshot_at},
+                readConcern={"level": "snapshot", "atClusterTime": cp.read_at},
             )
         )
         if not docs:
             self._end_snapshot()
             return
-        assert cp.snapshot_at is not None
-        wall = datetime.fromtimestamp(cp.snapshot_at.time, UTC)
+        assert cp.read_at is not None
+        wall = datetime.fromtimestamp(cp.read_at.time, UTC)
         changes = [
             {
                 "operationType": "snapshot",
@@ -282,9 +303,7 @@ class CollectionSync:
             self._erase_recorded()
         if self._current is not None and cp.epoch > 0:
             self._current.drop_epochs_before(cp.epoch)
-        self.checkpoint = Checkpoint(
-            batch=cp.batch, epoch=cp.epoch, phase="stream", snapshot_at=cp.snapshot_at, token=None
-        )
+        self.checkpoint = replace(cp, phase="stream", token=None, snapshot_after=None)
 
     def _erase_recorded(self) -> None:
         """A new epoch follows lost stream history, whose deletes it never saw: the people erased meanwhile
@@ -350,6 +369,18 @@ def rows_after_erasures(
         return rows
     since = dict(erasures)
     return [row for i, row in enumerate(rows) if i >= since.get(row.get(key), 0)]
+
+
+def skip_moved(moves: Sequence[tuple[Any, Timestamp]]) -> list[dict[str, Any]]:
+    """The stream stage dropping what a moved snapshot read already: for each move (after, at), the
+    changes up to `at` of documents after `after`. Compared in MongoDB, in BSON order as the snapshot
+    read them (an expression compares across types, where a query operator would not). Changes without a
+    document (drop, invalidate) pass: a missing `_id` sorts first."""
+    if not moves:
+        return []
+    doc, time_ = "$documentKey._id", "$clusterTime"
+    keep = [{"$or": [{"$lte": [doc, after]}, {"$gt": [time_, at]}]} for after, at in moves]
+    return [{"$match": {"$expr": {"$and": keep}}}]
 
 
 def _after(at: Timestamp | None) -> Timestamp:

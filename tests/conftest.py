@@ -7,12 +7,15 @@ it is turned into the KeyboardInterrupt of a Ctrl-C, after which pytest still te
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -69,8 +72,48 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     try:
         yield settings_for_local(base)
     finally:
+        _stop_leftovers(os.getpid(), keep={s.pid for s in servers.status() if s.pid is not None})
         servers.down()
         shutil.rmtree(servers.home)
+
+
+def _stop_leftovers(root: int, keep: set[int]) -> None:
+    """Kill what `root`'s tests started and left running before the servers go: a sync's workers whose
+    parent was SIGKILLed a moment ago (the kernel's kill on the parent's death is not instant), a
+    sync a failed test left behind. Each would otherwise meet its MongoDB gone. The servers (`keep`)
+    and the S3 server, which its own fixture stops, stay."""
+    leftovers = _descendants(root, keep=lambda pid: pid in keep or b"moto_server" in _cmdline(pid))
+    for pid in leftovers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while [pid for pid in leftovers if _running(pid)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _descendants(pid: int, keep: Callable[[int], bool]) -> list[int]:
+    """Children, grandchildren... of `pid` from /proc (Linux; elsewhere none), but for those `keep`
+    says to leave and theirs."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            children += [int(c) for c in (task / "children").read_text().split()]
+    return [d for child in children if not keep(child) for d in (child, *_descendants(child, keep))]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its parent to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import APIRouter, Response
-from pymongo.errors import PyMongoError
 
 from api.deps import StoreDep, WorkersDep
 from api.schemas import Readiness
+from operational.port import StoreError
 
 router = APIRouter(tags=["health"])
 WORKER_MAX_SILENCE = timedelta(seconds=15)
@@ -30,7 +30,7 @@ def ready(store: StoreDep, workers: WorkersDep, response: Response) -> Readiness
     try:
         store.db.command("ping")
         live = workers.alive(WORKER_MAX_SILENCE)
-    except PyMongoError as exc:
+    except StoreError as exc:
         response.status_code = 503
         return Readiness(
             ready=False,

@@ -21,9 +21,9 @@ from api.masking import PERSONAL_IDENTIFIERS, PERSONAL_TRAITS, mask_identifier, 
 from api.profile_body import encoded, masked, profile_body
 from api.schemas import EventOut, IdentifierOut, ProfileHit, ProfileOut, TimelinePage
 from ingest.events import IdentifierType
-from operational.profile_view import profile_view
 from operational.reads import ProfileReader
 from operational.search import ProfileSearch
+from profiles.view import profile_view
 
 router = APIRouter(prefix="/profiles", tags=["profiles"], responses=responses(401, 403))
 ProfileId = Annotated[

@@ -78,6 +78,9 @@ function render(p) {
   $("updated").textContent = `updated ${when(p.updated_at)}, as of ${when(p.as_of)}`;
   const ids = $("identifiers"); ids.replaceChildren();
   for (const i of p.identifiers) item(ids, `${i.type}: ${i.value}`);
+  const traitList = $("traits"); traitList.replaceChildren();
+  for (const [name, t] of Object.entries(traits)) item(traitList, `${name.replaceAll("_", " ")}: ${show(t.value)} (${t.source}, as of ${when(t.updated_at)})`);
+  if (!Object.keys(traits).length) item(traitList, "None");
   const consent = $("consent"); consent.replaceChildren();
   for (const [flag, c] of Object.entries(p.consent)) item(consent, `${flag}: ${c.value ? "yes" : "no"} (${c.source}, ${when(c.updated_at)})`, c.value ? "flag-on" : "flag-off");
   const churn = $("churn"); churn.replaceChildren();

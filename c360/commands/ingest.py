@@ -12,9 +12,9 @@ from rich.live import Live
 
 from c360.bootstrap import ingest_loop, ingest_topics
 from c360.collector import settle_heap
+from c360.ingest_loop import BatchOutcome, LoopTotals
 from c360.service import start_service
 from c360.settings import load_settings
-from ingest.consumer import BatchOutcome, LoopTotals
 
 app = typer.Typer(help="Consume the mapped Kafka topics into MongoDB profiles.", no_args_is_help=True)
 console = Console()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,6 +11,7 @@ from rich.console import Console
 from c360.publish import ensure_topics, publish
 from c360.settings import load_settings
 from c360.world import DEFAULT_SEED, TOPICS, generate_world
+from c360.world_files import SAMPLE_WORLD, sample_files
 
 app = typer.Typer(
     help="The generated demo world: people, their records in five sources, ground truth.",
@@ -35,3 +37,24 @@ def publish_command(
     ensure_topics(settings.kafka, list(TOPICS))
     sent = publish(world.messages, settings.kafka)
     console.print(f"published {sent:,} records of {people:,} people to {settings.kafka.bootstrap_servers}")
+
+
+@app.command("files")
+def files_command(
+    folder: Annotated[Path, typer.Argument(help="Where to write the files (created if missing).")],
+    people: People = SAMPLE_WORLD["people"],
+    events_per_person: EventsPerPerson = SAMPLE_WORLD["events_per_person"],
+    seed: Seed = SAMPLE_WORLD["seed"],
+) -> None:
+    """Write the world's batch files: a POS dump (Parquet), a Mailchimp-style export (CSV), two monthly
+    bureau files and a loyalty member export (gzip), for `c360 import`.
+
+    With the defaults it writes the repository's samples/ again, byte for byte:
+
+        c360 world files samples
+    """
+    world = generate_world(people=people, events_per_person=events_per_person, seed=seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in sample_files(world).items():
+        (folder / name).write_bytes(data)
+        console.print(f"wrote {folder / name} ({len(data):,} bytes)")

@@ -154,11 +154,12 @@ def profile_of(store: Store, identity_key: str) -> dict[str, Any] | None:
 
 
 def until(store: Store, identity_key: str, check: Callable[[dict[str, Any]], bool], what: str) -> float:
-    """Seconds until the profile holding `identity_key` passes `check`; fails after 60 s."""
+    """Seconds until the profile holding `identity_key` passes `check`; fails after 180 s (a JVM starting
+    Debezium on a loaded 2-core machine has taken over 60 s; a broken pipeline never gets there)."""
     started = time.monotonic()
     while True:
         doc = profile_of(store, identity_key)
         if doc is not None and check(doc):
             return time.monotonic() - started
-        assert time.monotonic() - started < 60, f"timed out waiting for {what}; profile: {doc}"
+        assert time.monotonic() - started < 180, f"timed out waiting for {what}; profile: {doc}"
         time.sleep(0.02)

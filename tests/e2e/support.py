@@ -6,14 +6,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from kafka import KafkaConsumer
 
+from c360.ingest_loop import IngestLoop
 from c360.publish import publish
 from c360.settings import Settings
 from c360.world import Message, World
-from ingest.consumer import IngestLoop
 from operational.store import Store
 
 
@@ -81,8 +82,11 @@ def live_profiles(store: Store) -> list[dict[str, Any]]:
     return list(store.profiles.find({"merged_into": {"$exists": False}}))
 
 
-def assert_profiles_match_ground_truth(world: World, store: Store) -> None:
-    """Every person has exactly one live profile saying exactly what the generator says it must."""
+def assert_profiles_match_ground_truth(
+    world: World, store: Store, extra_identifiers: dict[int, set[tuple[str, str]]] | None = None
+) -> None:
+    """Every person has exactly one live profile saying exactly what the generator says it must;
+    `extra_identifiers`: what sources beyond the world's messages add per person (a loyalty export)."""
     profiles = live_profiles(store)
     by_identifier = {(i["type"], i["value"]): p for p in profiles for i in p["identifiers"].values()}
     mismatches: list[str] = []
@@ -102,7 +106,7 @@ def assert_profiles_match_ground_truth(world: World, store: Store) -> None:
             "event_count": doc["event_count"],
         }
         want = {
-            "identifiers": expected.identifiers,
+            "identifiers": expected.identifiers | (extra_identifiers or {}).get(expected.person, set()),
             "counts": expected.counts,
             "sums": expected.sums,
             "first_seen": expected.first_seen,
@@ -115,3 +119,35 @@ def assert_profiles_match_ground_truth(world: World, store: Store) -> None:
                 mismatches.append(f"person {expected.person} {field}: got {got[field]!r}, want {value!r}")
     assert not mismatches, f"{len(mismatches)} mismatches, first: {mismatches[:5]}"
     assert len(profiles) == len(world.people)
+
+
+def served(view: dict[str, Any]) -> dict[str, Any]:
+    """The served view in the ground truth's shape (tuples where the truth keeps tuples)."""
+    retail, service = dict(view["retail"]), dict(view["service"])
+    retail["top_items"] = [(i["sku"], i["count"]) for i in retail["top_items"]]
+    retail["web_errors"] = [(e["at"], e["url"], e["code"], e["message"]) for e in retail["web_errors"]]
+    service["open_tickets"] = sorted(t["ticket_id"] for t in service["open_tickets"])
+    offer = view["next_best_offer"]
+    return {
+        "traits": view["traits"],
+        "consent": view["consent"],
+        "holdings": sorted(
+            (
+                h["product_id"],
+                h["product_type"],
+                h["status"],
+                date.fromisoformat(h["opened_on"]),
+                h["credit_limit"],
+                h["outstanding_balance"],
+            )
+            for h in view["holdings"]
+        ),
+        "transactions": view["transactions"],
+        "service": service,
+        "retail": retail,
+        "credit_utilization": view["credit_utilization"],
+        "engagement_score": view["engagement_score"],
+        "churn_risk": view["churn_risk"],
+        "next_best_offer": None if offer is None else offer["offer"],
+        "timeline": sorted(((t["at"], t["type"]) for t in view["timeline"]), reverse=True),
+    }

@@ -10,9 +10,9 @@ import pytest
 from kafka import KafkaProducer
 
 from c360 import bootstrap
+from c360 import ingest_loop as consumer
 from c360.bootstrap import ingest_loop
 from c360.world import TOPIC_CLICKSTREAM, TOPIC_EMAIL, TOPIC_TRANSACTIONS, generate_world
-from ingest import consumer
 from ingest.events import CanonicalEvent
 from ingest.mappings import SourceMapping, TableMapping
 from ingest.records import DeadLetter, Skipped, SourceRecord

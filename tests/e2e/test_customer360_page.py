@@ -1,5 +1,6 @@
 """The call-center page in Debian's chromium (Playwright): search a generated person, see the values the
-API returns, publish an event to Kafka, and see the open page change without a reload."""
+API returns and the credit bureau's traits a file brought, publish an event to Kafka, and see the open
+page change without a reload."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from api.app import ApiServices, create_app
 from api.auth import KeyRing
-from c360.bootstrap import ingest_loop
+from c360.bootstrap import file_import, ingest_loop
 from c360.world import TOPIC_CLICKSTREAM, Message, generate_world
+from c360.world_files import bureau_file, world_files
+from ingest.file_reader import find_files
 from tests.e2e.support import Pipeline, run_until
 
 pytestmark = pytest.mark.e2e
@@ -58,9 +61,16 @@ def shown(page: Page, field: str) -> str:
 def test_page_shows_the_api_values_and_follows_new_events(pipeline: Pipeline, tmp_path: Path) -> None:
     world = generate_world(people=40, events_per_person=20, seed=41, holdings=True)
     total = pipeline.publish(world.messages)
+    bureau = world_files(world).latest_bureau()
+    (tmp_path / "bureau.csv").write_bytes(bureau_file(list(bureau.values())))
+    with file_import(pipeline.settings, "bureau") as importer:
+        [imported] = [
+            importer.import_file(ref, threading.Event()) for ref in find_files(str(tmp_path / "bureau.csv"))
+        ]
+    assert imported.applied == len(bureau)
     with ingest_loop(pipeline.settings) as loop:
         run_until(loop, lambda: loop.totals.records >= total)
-        person = next(p for p in world.people if not p.web_only and len(p.emails) == 1)
+        person = next(p for p in world.people if p.index in bureau and len(p.emails) == 1)
         services = ApiServices(keys=KeyRing([("agent", KEY, "reader", True)]), clock=lambda: world.now)
         app = create_app(pipeline.store, services)
         base = next(serve_urls := serve(app))
@@ -88,6 +98,11 @@ def test_page_shows_the_api_values_and_follows_new_events(pipeline: Pipeline, tm
                         assert shown(page, field) == str(value), field
                     identifiers = page.locator("#identifiers li").all_inner_texts()
                     assert f"customer_id: {person.customer_id}" in identifiers
+                    record = bureau[person.index]
+                    traits = page.locator("#traits li").all_inner_texts()
+                    as_of = f"as of {record.as_of.isoformat()} 00:00:00 UTC"
+                    assert f"credit score: {record.score} (bureau, {as_of})" in traits, traits
+                    assert f"risk tier: {record.risk_tier} (bureau, {as_of})" in traits, traits
                     offer = api["next_best_offer"]
                     assert shown(page, "next_best_offer.offer") == (offer["offer"] if offer else "—")
                     page.screenshot(path=str(tmp_path / "before.png"), full_page=True)

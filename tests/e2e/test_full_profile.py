@@ -3,52 +3,19 @@ world's clock and again 40 days later, against the generator's own facts (c360/w
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 
 from c360.bootstrap import ingest_loop
 from c360.world import generate_world
 from c360.world_truth import expected_view
-from operational.offers import load_offer_rules
-from operational.profile_view import profile_view
 from operational.reads import ProfileReader
-from tests.e2e.support import Pipeline, run_until
+from profiles.offers import load_offer_rules
+from profiles.view import profile_view
+from tests.e2e.support import Pipeline, run_until, served
 
 pytestmark = pytest.mark.e2e
-
-
-def served(view: dict[str, Any]) -> dict[str, Any]:
-    """The served view in the ground truth's shape (tuples where the truth keeps tuples)."""
-    retail, service = dict(view["retail"]), dict(view["service"])
-    retail["top_items"] = [(i["sku"], i["count"]) for i in retail["top_items"]]
-    retail["web_errors"] = [(e["at"], e["url"], e["code"], e["message"]) for e in retail["web_errors"]]
-    service["open_tickets"] = sorted(t["ticket_id"] for t in service["open_tickets"])
-    offer = view["next_best_offer"]
-    return {
-        "traits": view["traits"],
-        "consent": view["consent"],
-        "holdings": sorted(
-            (
-                h["product_id"],
-                h["product_type"],
-                h["status"],
-                date.fromisoformat(h["opened_on"]),
-                h["credit_limit"],
-                h["outstanding_balance"],
-            )
-            for h in view["holdings"]
-        ),
-        "transactions": view["transactions"],
-        "service": service,
-        "retail": retail,
-        "credit_utilization": view["credit_utilization"],
-        "engagement_score": view["engagement_score"],
-        "churn_risk": view["churn_risk"],
-        "next_best_offer": None if offer is None else offer["offer"],
-        "timeline": sorted(((t["at"], t["type"]) for t in view["timeline"]), reverse=True),
-    }
 
 
 def test_every_profile_field_matches_ground_truth_and_windows_expire(pipeline: Pipeline) -> None:

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
-from c360.bootstrap import api_app, export_day, ingest_loop, lake_sync, reconcile_lake, setup
+from c360.bootstrap import api_app, export_day, ingest_loop, lake_location, lake_sync, reconcile_lake, setup
 from c360.demo import examples
 from c360.publish import publish
 from c360.servers import LocalServers, mongo_uri, settings_for_local
@@ -140,7 +140,7 @@ def test_each_component_works_as_its_own_least_privilege_user(secured: Settings,
     # and trim, as c360-jobs
     jobs_settings = users["jobs"].model_copy(deep=True)
     jobs_settings.lake.segments_file = repository_file("compose/segments.yaml")
-    jobs_settings.lake.exports_path = tmp_path / "exports"
+    jobs_settings.lake.exports_path = str(tmp_path / "exports")
     exported = export_day(jobs_settings, world.now.date() - timedelta(days=1))
     assert {e["segment"] for e in exported.manifest["segments"]} == {"big_spenders", "newsletter", "lapsed"}
     reconciled = reconcile_lake(users["jobs"])
@@ -161,6 +161,7 @@ def test_each_component_works_as_its_own_least_privilege_user(secured: Settings,
 
 
 def _lake_events(settings: Settings) -> int:
-    if not (Path(settings.lake.path) / "events" / "_delta_log").exists():  # a local lake here
+    lake = lake_location(settings)
+    if not lake.child("events").exists("_delta_log/00000000000000000000.json"):
         return 0
-    return read(settings.lake.path, "events", ["event_id"]).num_rows
+    return read(lake, "events", ["event_id"]).num_rows

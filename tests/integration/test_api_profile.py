@@ -19,10 +19,10 @@ from api.app import ApiServices, create_app
 from api.auth import KeyRing
 from api.schemas import ProfileOut
 from api.webhooks import WebhookIngest
+from c360.dead_letters import DeadLetterSink
 from c360.publish import ensure_topics
 from c360.settings import Settings
 from c360.world import TOPIC_TICKETS, Person, World, generate_world
-from ingest.deadletter import DeadLetterSink
 from ingest.mappings import SourceMapping, load_mapping_file
 from ingest.records import CanonicalEvent, SourceRecord, translate
 from operational.store import Store

@@ -18,13 +18,13 @@ from api.auth import KeyRing
 from c360.cli import app
 from c360.identity_world import generate_identity_world
 from c360.settings import Settings
+from identity.matching.estimate import estimate
+from identity.matching.schema import PERSON_SCHEMA
 from ingest.events import CanonicalEvent, build_event
 from operational import erasure as erasure_module
 from operational.erasure import Eraser, PersonNotFound
 from operational.identity_ops import IdentityEditor
 from operational.match_store import MatchService
-from operational.matching.estimate import estimate
-from operational.matching.schema import PERSON_SCHEMA
 from operational.reads import ProfileReader
 from operational.store import COLLECTIONS, Store
 from operational.writer import ProfileWriter

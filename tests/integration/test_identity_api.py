@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from c360.identity_world import generate_identity_world
+from identity.matching.estimate import estimate
+from identity.matching.schema import PERSON_SCHEMA
 from ingest.events import build_event
 from operational.match_store import MatchService
-from operational.matching.estimate import estimate
-from operational.matching.schema import PERSON_SCHEMA
 from operational.reads import ProfileReader
 from operational.store import Store
 from operational.writer import ProfileWriter

@@ -7,9 +7,9 @@ import pytest
 
 from c360.identity_world import generate_identity_world, profile_accuracy
 from c360.settings import Settings
+from identity.matching.estimate import estimate
+from identity.matching.schema import PERSON_SCHEMA
 from operational.match_store import MatchService
-from operational.matching.estimate import estimate
-from operational.matching.schema import PERSON_SCHEMA
 from operational.reads import ProfileReader
 from operational.resolving_writer import ResolvingWriter
 from operational.store import Store

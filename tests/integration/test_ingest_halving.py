@@ -3,7 +3,7 @@
 Seen in the 1M-event benchmark: at ~500k events one batch's transaction aborted with a WriteConflict on
 every attempt (it outgrew the 0.5 GB cache) and ingest stood still. The abort is reproduced here by a
 writer that refuses batches above a size with the error MongoDB returned (code 112, labelled
-TransientTransactionError); everything else is the real writer on the suite's MongoDB and Kafka.
+TransientTransactionError); everything else is the real writer on the suite's MongoDB.
 """
 
 from __future__ import annotations
@@ -12,14 +12,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
 from pymongo.errors import OperationFailure
 
-from c360.settings import Settings
-from ingest.consumer import IngestLoop, WriteResult
-from ingest.deadletter import DeadLetterSink
+from c360.durable_apply import WriteResult, apply_durably
 from ingest.events import CanonicalEvent, build_event
-from ingest.records import SourceRecord
 from operational.reads import ProfileReader
 from operational.store import Store
 from operational.writer import ApplyResult, ProfileWriter
@@ -46,7 +42,7 @@ class CacheBoundWriter:
         return self._writer.apply(events)
 
 
-def test_a_batch_that_keeps_aborting_is_written_in_halves(store: Store, settings: Settings) -> None:
+def test_a_batch_that_keeps_aborting_is_written_in_halves(store: Store) -> None:
     events = [
         build_event(
             event_id=f"h{n}",
@@ -57,25 +53,9 @@ def test_a_batch_that_keeps_aborting_is_written_in_halves(store: Store, settings
         )
         for n in range(10)
     ]
-    good = [(SourceRecord("orders", 0, n, None, b"{}", 0), e) for n, e in enumerate(events)]
+    good = [(n, e) for n, e in enumerate(events)]
     writer = CacheBoundWriter(ProfileWriter(store), limit=3)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
-    loop = IngestLoop(
-        consumer,
-        {},
-        writer,
-        DeadLetterSink(producer, "unused"),
-        batch_size=10,
-        batch_timeout_ms=100,
-        max_message_bytes=1 << 20,
-    )
-    try:
-        written = loop._apply(good, None)
-    finally:
-        loop.close()
-        consumer.close()
-        producer.close()
+    written = apply_durably(writer, good, lambda: False)
     assert written == WriteResult(applied=10, duplicates=0, suppressed=0, refused=[])
     assert writer.sizes == [10, 5, 2, 3, 5, 2, 3]  # halves of halves until each fits, in order
     reader = ProfileReader(store)

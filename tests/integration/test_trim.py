@@ -10,12 +10,12 @@ import pytest
 
 from ingest.events import CanonicalEvent, build_event
 from operational.identity_ops import IdentityEditor
-from operational.offers import load_offer_rules
-from operational.profile_view import profile_view
 from operational.reads import ProfileReader
 from operational.store import Store
 from operational.trim import trim_buckets
 from operational.writer import ProfileWriter
+from profiles.offers import load_offer_rules
+from profiles.view import profile_view
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)

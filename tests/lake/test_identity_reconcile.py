@@ -12,7 +12,7 @@ from c360.storage import Location
 from c360.world import generate_world
 from c360.world_events import world_events
 from ingest.events import build_event
-from lakehouse.reconcile import reconcile
+from lakehouse.reconcile import RECONCILED, reconcile
 from lakehouse.tables import Lakehouse
 from operational.identity_ops import IdentityEditor
 from operational.reads import ProfileReader
@@ -58,7 +58,7 @@ def test_reconcile_is_clean_after_merges_and_splits(
     reports: list[BatchReport] = []
     sync = LakeSync(store, lake_settings.lake, reports.append)
     step_until_idle(sync.step, lambda: len(reports))
-    report = reconcile(Lakehouse(lake).duckdb(), store)
+    report = reconcile(Lakehouse(lake).duckdb(), store.live_profiles(RECONCILED))
     live = store.profiles.count_documents({"merged_into": {"$exists": False}})
     assert (report.profiles_checked, dict(report.drift)) == (live, {}), report.examples
     kinds = Lakehouse(lake).duckdb().sql("SELECT kind, count(*) FROM identity_changes GROUP BY 1")

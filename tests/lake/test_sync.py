@@ -10,7 +10,7 @@ from c360.settings import Settings
 from c360.storage import Location
 from c360.world import TOPIC_HOLDINGS, generate_world
 from c360.world_events import world_events
-from lakehouse.reconcile import reconcile
+from lakehouse.reconcile import RECONCILED, reconcile
 from lakehouse.tables import Lakehouse
 from operational.store import Store
 from sync.runner import LakeSync
@@ -60,10 +60,10 @@ def test_sync_mirrors_a_world_exactly_with_exact_money(
     assert sum(r["event_count"] for r in live) == len(world.messages) - row_changes
     assert {r.table for r in reports} == {"profile_changes", "identity_changes", "events"}
 
-    report = reconcile(Lakehouse(lake).duckdb(), store)
+    report = reconcile(Lakehouse(lake).duckdb(), store.live_profiles(RECONCILED))
     assert (report.profiles_checked, dict(report.drift)) == (len(world.people), {}), report.examples
 
     # Reconcile sees drift: one profile's count changed in MongoDB behind the lake's back.
     store.profiles.update_one({"_id": live[0]["profile_id"]}, {"$inc": {"event_count": 1}})
-    report = reconcile(Lakehouse(lake).duckdb(), store)
+    report = reconcile(Lakehouse(lake).duckdb(), store.live_profiles(RECONCILED))
     assert dict(report.drift) == {"event_count": 1}

@@ -67,13 +67,13 @@ def _rows(lake: Location) -> tuple[int, int]:
 
 
 def _workers(pid: int) -> list[int]:
-    """The sync's multiprocessing workers (not its resource tracker), from /proc."""
+    """The sync's worker processes (sync/worker.py), from /proc."""
     children = [
         int(child)
         for task in Path(f"/proc/{pid}/task").iterdir()
         for child in (task / "children").read_text().split()
     ]
-    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return [c for c in children if b"sync.worker" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
 def _alive(pid: int) -> bool:

@@ -56,6 +56,20 @@ def test_a_merge_that_changes_nothing_records_its_batch_beside_another_writer(
     assert table.version() == 3  # the first merge, the other writer's commit, this batch's record
 
 
+def test_a_resnapshot_whose_keys_are_all_held_still_records_its_batch(tmp_path: Path) -> None:
+    """A new epoch re-reads immutable records the table holds already (events after a lost stream
+    history): the insert-missing merge changes nothing, yet the batch must be in the log, or the next
+    commit finds the table a batch behind and the sync stops."""
+    table = DeltaTarget(Location(str(tmp_path)), PROFILES_CURRENT, "app")
+    table.append(_rows("insert", 1), Checkpoint(batch=1, epoch=0))
+    table.insert_missing(_rows("snapshot", 1), Checkpoint(batch=2, epoch=1))
+    assert DeltaTable(str(tmp_path / "profiles_current")).transaction_version("app") == 2
+    assert table.checkpoint() == Checkpoint(batch=2, epoch=1)
+    table.append(PROFILES_CURRENT.schema.empty_table(), Checkpoint(batch=3, epoch=1))  # the next batch
+    rows = pa.RecordBatchReader.from_stream(DeltaTable(str(tmp_path / "profiles_current")).scan()).read_all()
+    assert rows.select(["operation"]).to_pylist() == [{"operation": "insert"}]
+
+
 def test_erase_removes_every_row_of_the_keys_and_only_those(tmp_path: Path) -> None:
     changes = DeltaTarget(Location(str(tmp_path)), PROFILE_CHANGES, "app")
     keys = ["p1", "p2", "o'brien", "p3", "p1"]

@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 import bson
 from hypothesis import HealthCheck, given, settings
 
-from ingest.deadletter import dead_letter_headers
+from c360.dead_letters import dead_letter_headers
 from ingest.debezium import decode_change, decode_connect_value, decode_key
 from ingest.errors import DecodeError
 from ingest.events import CanonicalEvent
 from ingest.mappings import TableMapping
 from ingest.records import DeadLetter, Skipped, SourceRecord, translate
-from operational.profile_delta import ProfileDelta
 from operational.store import CODEC_OPTIONS
 from operational.writer import event_document
+from profiles.delta import ProfileDelta
 from tests.fuzz_inputs import MAPPINGS, MAX_BYTES, arbitrary, mutated, table_seeds
 
 REASONS = {"decode", "mapping", "invalid_event", "unmapped_topic"}

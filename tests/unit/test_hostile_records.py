@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from ingest.deadletter import HEADER_PREFIX, dead_letter_headers, fitted
+from c360.dead_letters import HEADER_PREFIX, dead_letter_headers, fitted
 from ingest.events import CanonicalEvent
 from ingest.mappings import MappingFile, load_mapping_file
 from ingest.records import DeadLetter, SourceRecord, translate
-from operational.rebuild import rebuild_updates
+from profiles.rebuild import rebuild_updates
 
 MAPPINGS = load_mapping_file().for_topic()
 MB = 1_000_000

@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
+from identity.rules import IdentityRules
+from identity.stitching import Graph, group, new_profile_id, place
 from ingest.events import build_event
-from operational.identity_rules import IdentityRules
-from operational.stitching import Graph, group, new_profile_id, place
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 RULES = IdentityRules.from_settings()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from bench.febrl import FEBRL_SCHEMA, cluster_pairs, load, score
-from operational.matching.blocking import blocking_keys
-from operational.matching.comparisons import compare_values
-from operational.matching.estimate import estimate
-from operational.matching.model import MatchModel
-from operational.matching.resolver import MemoryIndex, StreamingResolver
-from operational.matching.schema import PERSON_SCHEMA
+from identity.matching.blocking import blocking_keys
+from identity.matching.comparisons import compare_values
+from identity.matching.estimate import estimate
+from identity.matching.model import MatchModel
+from identity.matching.resolver import MemoryIndex, StreamingResolver
+from identity.matching.schema import PERSON_SCHEMA
 
 ANN = {"first_name": "ann", "last_name": "smith", "date_of_birth": "19800101", "street": "1 high street",
        "city": "york", "postcode": "Y1 1AB"}  # fmt: skip

@@ -6,7 +6,7 @@ import random
 
 from bson.decimal128 import Decimal128
 
-from operational.money import decimal_of
+from profiles.money import decimal_of
 
 
 def test_decimal_of_equals_pymongos_to_decimal() -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from api.profile_body import encoded, masked, profile_body
 from api.schemas import ProfileOut
-from operational.offers import load_offer_rules
-from operational.profile_view import profile_view
+from profiles.offers import load_offer_rules
+from profiles.view import profile_view
 
 NOW = datetime(2026, 11, 20, 12, 30, 15, 250000, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ingest.events import RowChange
-from operational.row_state import marker_id, plan_rows, row_id
+from profiles.row_state import marker_id, plan_rows, row_id
 
 T = "crm.product_holdings"
 

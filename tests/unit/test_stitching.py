@@ -3,10 +3,10 @@ from decimal import Decimal
 
 from bson.decimal128 import Decimal128
 
+from identity.rules import IdentityRules
+from identity.stitching import Graph, group, new_profile_id, place
 from ingest.events import build_event
-from operational.identity_rules import IdentityRules
-from operational.profile_delta import ProfileDelta, identifier_field
-from operational.stitching import Graph, group, new_profile_id, place
+from profiles.delta import ProfileDelta, identifier_field
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
