@@ -1,5 +1,0 @@
-"""placeholder"""
-
-
-def test_placeholder() -> None:
-    assert True
