@@ -19,6 +19,8 @@ from identity.rules import IdentityRules
 from identity.stitching import Placement
 
 MAX_CARRIERS = 20
+# The copy of its edges each profile carries, for one-command lookups (operational/held_keys.py).
+HELD_KEYS = "identity_keys"
 Kind = Literal["update", "insert"]
 # (collection, "update" with statements | "insert" with documents), run in order.
 Write = tuple[str, Kind, list[dict[str, Any]]]
@@ -154,3 +156,57 @@ def new_edges(placements: list[Placement], now: datetime, rules: IdentityRules) 
                     doc["profiles"] = [p.profile_id]
                 docs[key] = doc | {"created_at": now}
     return docs
+
+
+def edit_record(kind: str, survivor: str, merged: str, evidence: dict[str, Any], now: datetime) -> Write:
+    """The lineage document of a manual merge or split, with the caller's evidence."""
+    doc = {
+        "_id": f"{kind}:{merged}:{survivor}:{now.isoformat()}",
+        "kind": kind,
+        "survivor": survivor,
+        "merged": merged,
+        "evidence": [evidence],
+        "at": now,
+    }
+    return ("identity_events", "insert", [doc])
+
+
+def manual_merge_writes(
+    survivor: str, merged: str, side: list[str], evidence: dict[str, Any], now: datetime
+) -> list[Write]:
+    """Fold `merged` (and `side`: it with the profiles already redirected to it) into `survivor`: its CDC
+    rows, events (second write) and edges (third) re-pointed, the side redirected holding no keys."""
+    repoint = [statement({"profile_id": merged}, {"$set": {"profile_id": survivor}}, multi=True)]
+    redirect = {"$set": {"merged_into": survivor, "merged_at": now}, "$unset": {HELD_KEYS: ""}}
+    return [
+        ("cdc_rows", "update", repoint),
+        ("events", "update", repoint),
+        ("identities", "update", repoint),
+        ("profiles", "update", [statement({"_id": {"$in": sorted(side)}}, redirect, multi=True)]),
+        edit_record("merge", survivor, merged, evidence, now),
+    ]
+
+
+def split_writes(
+    survivor: str, merged: str, side: list[str], evidence: dict[str, Any], now: datetime
+) -> list[Write]:
+    """Give `merged` back everything of its `side` (it and the profiles folded into it): the events first
+    placed there (first write) and the edges first seen there (second); the rest of the side redirects
+    to `merged` again."""
+    others = [pid for pid in side if pid != merged]
+    back = {"$set": {"profile_id": merged}}
+    redirect = {"$set": {"merged_into": merged, "merged_at": now}}
+    return [
+        (
+            "events",
+            "update",
+            [statement({"profile_id": survivor, "placed_on": {"$in": side}}, back, multi=True)],
+        ),
+        (
+            "identities",
+            "update",
+            [statement({"profile_id": survivor, "origin": {"$in": side}}, back, multi=True)],
+        ),
+        ("profiles", "update", [statement({"_id": {"$in": others}}, redirect, multi=True)]),
+        edit_record("split", survivor, merged, evidence, now),
+    ]

@@ -23,6 +23,7 @@ from typing import Any
 from pymongo import ReplaceOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import BulkWriteError, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
@@ -99,9 +100,10 @@ def retryable(exc: PyMongoError) -> bool:
 
 def update_statements(
     collection: Collection, statements: list[dict[str, Any]], session: ClientSession
-) -> None:
+) -> int:
     """Raw `update` commands: pymongo's UpdateOne/UpdateMany objects re-validate every update document,
-    which cost about a tenth of the writer's time on large batches."""
+    which cost about a tenth of the writer's time on large batches. Returns how many documents changed."""
+    modified = 0
     for start in range(0, len(statements), STATEMENTS_PER_COMMAND):
         chunk = statements[start : start + STATEMENTS_PER_COMMAND]
         reply = collection.database.command(
@@ -109,6 +111,20 @@ def update_statements(
         )
         if reply.get("writeErrors") or reply.get("writeConcernError"):
             raise BulkWriteError(reply)
+        modified += reply.get("nModified", 0)
+    return modified
+
+
+def run_writes(db: Database, writes: list[Write], session: ClientSession) -> list[int]:
+    """Planned writes (identity/graph_writes.py), in order, in the session's transaction: how many
+    documents each changed (inserts: how many were inserted)."""
+    counts = []
+    for collection, kind, docs in writes:
+        if kind == "update":
+            counts.append(update_statements(db[collection], docs, session))
+        else:
+            counts.append(len(db[collection].insert_many(docs, session=session).inserted_ids))
+    return counts
 
 
 class ProfileWriter:
@@ -188,7 +204,8 @@ class ProfileWriter:
         first_seen = {pid: doc.get("first_seen") for pid, doc in stored.items()}
         placements = [place(c, graph, first_seen, self._rules) for c in components]
         now = self._clock()
-        self._run(
+        run_writes(
+            store.db,
             merge_writes(placements, first_seen, now)
             + move_writes(placements, now)
             + sighting_writes(placements, edges, self._rules),
@@ -211,14 +228,6 @@ class ProfileWriter:
         erased = suppressed_keys(self._store.db, new_keys, session)
         kept = [e for e in events if erased.isdisjoint(i.key for i in e.identifiers)]
         return kept, len(events) - len(kept)
-
-    def _run(self, writes: list[Write], session: ClientSession) -> None:
-        """Planned writes (identity/graph_writes.py), in order, in the session's transaction."""
-        for collection, kind, docs in writes:
-            if kind == "update":
-                update_statements(self._store.db[collection], docs, session)
-            else:
-                self._store.db[collection].insert_many(docs, session=session)
 
     def _graph(self, edges: dict[str, dict[str, Any]], session: ClientSession) -> Graph:
         """Owners of the batch's keys, attach keys past their cap, and which owners are identified."""
