@@ -7,8 +7,7 @@ bench/mutation_equivalents.toml behaves exactly like the original (the reason is
 no test could kill it. Prints a table per module and writes JSON to bench/results/.
 
     .venv/bin/python -m bench.mutation_bench                     # every mutant (long: see docs/BENCHMARKS.md)
-    .venv/bin/python -m bench.mutation_bench 'ingest.normalize*' # one module's mutants again, the
-                                                                 # others' last results kept
+    .venv/bin/python -m bench.mutation_bench 'ingest.normalize*' # one module's mutants (scored alone)
 """
 
 from __future__ import annotations
@@ -82,14 +81,9 @@ def main() -> None:
     parser.add_argument("--no-run", action="store_true", help="score the last run's results only")
     args = parser.parse_args()
     if not args.no_run:
-        mutants = ROOT / "mutants"
-        if args.mutants and mutants.is_dir():
-            # A partial run keeps the other mutants' results; mutmut keeps the files it copied, so give
-            # it today's tests and their selection.
-            shutil.copytree(ROOT / "tests", mutants / "tests", dirs_exist_ok=True)
-            shutil.copy2(ROOT / "pyproject.toml", mutants / "pyproject.toml")
-        else:
-            shutil.rmtree(mutants, ignore_errors=True)  # a full run starts from today's tree
+        # mutmut copies the tree into mutants/ once and keeps what is there: start afresh, so that
+        # today's code and tests are what runs. A run of some mutants scores those alone.
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
         command = [str(MUTMUT), "run", "--max-children", str(args.max_children), *args.mutants]
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     report = score(statuses(), equivalents())
