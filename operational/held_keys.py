@@ -18,7 +18,9 @@ from typing import Any
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 
-FIELD = "identity_keys"
+from identity.graph_writes import HELD_KEYS
+
+FIELD = HELD_KEYS
 
 
 def held_keys(

@@ -19,11 +19,13 @@ from pymongo.client_session import ClientSession
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from identity.graph_writes import manual_merge_writes, split_writes
 from identity.lineage import parents, subtree
 from identity.rules import IdentityRules
 from operational.held_keys import FIELD as KEYS
 from operational.held_keys import held_keys
 from operational.store import Store
+from operational.writer import run_writes
 from profiles.cdc import cdc_profile
 from profiles.rebuild import rebuild_updates
 
@@ -83,17 +85,9 @@ class IdentityEditor:
         if not self._rules.within_caps(held):
             raise IdentityConflict(f"merging would break a per-profile cap: {sorted(held)}")
         now = self._clock()
-        side = {merged} | {d["_id"] for d in store.profiles.find({"merged_into": merged}, session=session)}
-        moved_events = self._repoint({"profile_id": merged}, survivor, session)
-        moved_keys = store.identities.update_many(
-            {"profile_id": merged}, {"$set": {"profile_id": survivor}}, session=session
-        ).modified_count
-        store.profiles.update_many(
-            {"_id": {"$in": sorted(side)}},
-            {"$set": {"merged_into": survivor, "merged_at": now}, "$unset": {KEYS: ""}},
-            session=session,
-        )
-        self._record("merge", survivor, merged, evidence, now, session)
+        side = [merged] + [d["_id"] for d in store.profiles.find({"merged_into": merged}, session=session)]
+        writes = manual_merge_writes(survivor, merged, side, evidence, now)
+        _, moved_events, moved_keys, *_ = run_writes(store.db, writes, session)
         self._rebuild(survivor, now, session)
         return IdentityChange("merge", survivor, merged, moved_events, moved_keys)
 
@@ -120,21 +114,9 @@ class IdentityEditor:
             raise IdentityConflict(f"no merge of {merged} into {survivor} is on record")
         side = sorted(subtree(merged, tree))
         now = self._clock()
-        moved_events = store.events.update_many(
-            {"profile_id": survivor, "placed_on": {"$in": side}},
-            {"$set": {"profile_id": merged}},
-            session=session,
-        ).modified_count
-        moved_keys = store.identities.update_many(
-            {"profile_id": survivor, "origin": {"$in": side}},
-            {"$set": {"profile_id": merged}},
-            session=session,
-        ).modified_count
-        others = [pid for pid in side if pid != merged]
-        store.profiles.update_many(
-            {"_id": {"$in": others}}, {"$set": {"merged_into": merged, "merged_at": now}}, session=session
+        moved_events, moved_keys, *_ = run_writes(
+            store.db, split_writes(survivor, merged, side, evidence, now), session
         )
-        self._record("split", survivor, merged, evidence, now, session)
         self._rebuild(merged, now, session)  # first: drops its redirect, so it leaves survivor's lineage
         self._rebuild(survivor, now, session)
         return IdentityChange("split", survivor, merged, moved_events, moved_keys)
@@ -146,30 +128,6 @@ class IdentityEditor:
         if "merged_into" in doc:
             raise IdentityConflict(f"profile {profile_id} is merged into {doc['merged_into']}")
         return doc
-
-    def _repoint(self, query: dict[str, Any], profile_id: str, session: ClientSession) -> int:
-        update = {"$set": {"profile_id": profile_id}}
-        self._store.cdc_rows.update_many(query, update, session=session)
-        return self._store.events.update_many(query, update, session=session).modified_count
-
-    def _record(
-        self,
-        kind: str,
-        survivor: str,
-        merged: str,
-        evidence: dict[str, Any],
-        now: datetime,
-        session: ClientSession,
-    ) -> None:
-        doc = {
-            "_id": f"{kind}:{merged}:{survivor}:{now.isoformat()}",
-            "kind": kind,
-            "survivor": survivor,
-            "merged": merged,
-            "evidence": [evidence],
-            "at": now,
-        }
-        self._store.identity_events.insert_one(doc, session=session)
 
     def _rebuild(self, profile_id: str, now: datetime, session: ClientSession) -> None:
         """Aggregates, CDC part and lineage of one profile, recomputed from what it owns now."""

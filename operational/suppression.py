@@ -13,17 +13,14 @@ it keeps the key out of plain sight in backups and logs while still matching it.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
+from identity.graph_writes import key_hash
+
 COLLECTION = "erased_keys"
-
-
-def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def suppressed_keys(db: Database, keys: Iterable[str], session: ClientSession | None) -> set[str]:

@@ -23,17 +23,19 @@ from typing import Any
 from pymongo import ReplaceOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import BulkWriteError, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from identity.graph_writes import Write, merge_writes, move_writes, new_edges, sighting_writes, statement
 from identity.rules import IdentityRules
 from identity.stitching import Component, Graph, Placement, group, place
 from ingest.events import CanonicalEvent
 from operational.held_keys import FIELD as KEYS
 from operational.held_keys import held_keys
 from operational.store import Store
-from operational.suppression import key_hash, suppressed_keys
+from operational.suppression import suppressed_keys
 from profiles.cdc import cdc_profile
 from profiles.delta import ProfileDelta
 from profiles.row_state import marker_id, plan_rows, row_id
@@ -80,7 +82,6 @@ TRANSACTION_ATTEMPTS = 5
 TRANSACTION_EVENTS = 500
 TRANSIENT = "TransientTransactionError"  # aborted as a whole: the same writes may succeed later
 UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
-MAX_CARRIERS = 20
 RACES = {11000, 112}  # DuplicateKey, WriteConflict
 
 
@@ -99,9 +100,10 @@ def retryable(exc: PyMongoError) -> bool:
 
 def update_statements(
     collection: Collection, statements: list[dict[str, Any]], session: ClientSession
-) -> None:
+) -> int:
     """Raw `update` commands: pymongo's UpdateOne/UpdateMany objects re-validate every update document,
-    which cost about a tenth of the writer's time on large batches."""
+    which cost about a tenth of the writer's time on large batches. Returns how many documents changed."""
+    modified = 0
     for start in range(0, len(statements), STATEMENTS_PER_COMMAND):
         chunk = statements[start : start + STATEMENTS_PER_COMMAND]
         reply = collection.database.command(
@@ -109,12 +111,20 @@ def update_statements(
         )
         if reply.get("writeErrors") or reply.get("writeConcernError"):
             raise BulkWriteError(reply)
+        modified += reply.get("nModified", 0)
+    return modified
 
 
-def _statement(
-    query: dict[str, Any], update: dict[str, Any], *, upsert: bool = False, multi: bool = False
-) -> dict[str, Any]:
-    return {"q": query, "u": update, "upsert": upsert, "multi": multi}
+def run_writes(db: Database, writes: list[Write], session: ClientSession) -> list[int]:
+    """Planned writes (identity/graph_writes.py), in order, in the session's transaction: how many
+    documents each changed (inserts: how many were inserted)."""
+    counts = []
+    for collection, kind, docs in writes:
+        if kind == "update":
+            counts.append(update_statements(db[collection], docs, session))
+        else:
+            counts.append(len(db[collection].insert_many(docs, session=session).inserted_ids))
+    return counts
 
 
 class ProfileWriter:
@@ -194,9 +204,13 @@ class ProfileWriter:
         first_seen = {pid: doc.get("first_seen") for pid, doc in stored.items()}
         placements = [place(c, graph, first_seen, self._rules) for c in components]
         now = self._clock()
-        self._record_merges(placements, stored, now, session)
-        self._record_moves(placements, now, session)
-        self._record_sightings(placements, edges, session)
+        run_writes(
+            store.db,
+            merge_writes(placements, first_seen, now)
+            + move_writes(placements, now)
+            + sighting_writes(placements, edges, self._rules),
+            session,
+        )
         # Deletes and truncates belong to no profile until their rows say whose they were.
         unplaced = [event_document(e, None, now) for e in fresh if not e.identifiers]
         self._write(placements, stored, now, unplaced, session)
@@ -214,66 +228,6 @@ class ProfileWriter:
         erased = suppressed_keys(self._store.db, new_keys, session)
         kept = [e for e in events if erased.isdisjoint(i.key for i in e.identifiers)]
         return kept, len(events) - len(kept)
-
-    def _record_merges(
-        self,
-        placements: list[Placement],
-        stored: dict[str, dict[str, Any]],
-        now: datetime,
-        session: ClientSession,
-    ) -> None:
-        """Re-point everything of a merged profile at the survivor and leave a redirect behind."""
-        store = self._store
-        merges = [(p, loser) for p in placements for loser in p.merged]
-        if not merges:
-            return
-        merging = [p for p in placements if p.merged]
-        retarget = [
-            _statement(
-                {"profile_id": {"$in": list(p.merged)}}, {"$set": {"profile_id": p.profile_id}}, multi=True
-            )
-            for p in merging
-        ]
-        update_statements(store.identities, retarget, session)
-        shared = [
-            _statement(
-                {"profiles": {"$in": list(p.merged)}}, {"$addToSet": {"profiles": p.profile_id}}, multi=True
-            )
-            for p in merging
-        ] + [
-            _statement(
-                {"profiles": {"$in": list(p.merged)}}, {"$pullAll": {"profiles": list(p.merged)}}, multi=True
-            )
-            for p in merging
-        ]
-        update_statements(store.identities, shared, session)
-        update_statements(store.events, retarget, session)
-        update_statements(store.cdc_rows, retarget, session)
-        redirects = [
-            _statement(
-                {"merged_into": {"$in": list(p.merged)}}, {"$set": {"merged_into": p.profile_id}}, multi=True
-            )
-            for p in merging
-        ]
-        redirects += [
-            _statement({"_id": loser}, {"merged_into": p.profile_id, "merged_at": now}) for p, loser in merges
-        ]
-        update_statements(store.profiles, redirects, session)
-        store.identity_events.insert_many(
-            [
-                {
-                    "_id": f"merge:{loser}:{p.profile_id}:{now.isoformat()}",  # a split may undo it
-                    "kind": "merge",
-                    "survivor": p.profile_id,
-                    "merged": loser,
-                    "merged_first_seen": stored[loser].get("first_seen"),
-                    "evidence": p.component.evidence,
-                    "at": now,
-                }
-                for p, loser in merges
-            ],
-            session=session,
-        )
 
     def _graph(self, edges: dict[str, dict[str, Any]], session: ClientSession) -> Graph:
         """Owners of the batch's keys, attach keys past their cap, and which owners are identified."""
@@ -304,67 +258,6 @@ class ProfileWriter:
             held.setdefault(doc["profile_id"], set()).add(doc["_id"])
         return {pid: frozenset(keys) for pid, keys in held.items()}
 
-    def _add_identity(
-        self, docs: dict[str, dict[str, Any]], key: str, profile_id: str, now: datetime
-    ) -> None:
-        """`origin` is the profile the key was first seen on: a split gives the key back to its side. A new
-        cookie or role mailbox two people used in one batch is one document listing both."""
-        if key in docs and "profiles" not in docs[key]:  # a contested merge key: the latest record wins
-            docs[key] |= {"profile_id": profile_id, "origin": profile_id}
-            return
-        if key in docs:
-            profiles = docs[key]["profiles"]
-            profiles.append(profile_id)
-            docs[key]["saturated"] = len(profiles) > self._rules.attach_max_profiles
-            return
-        doc = {"_id": key, "profile_id": profile_id, "type": key.split(":", 1)[0], "origin": profile_id}
-        if not self._rules.merges_key(key):
-            doc["profiles"] = [profile_id]
-        docs[key] = doc | {"created_at": now}
-
-    def _record_moves(self, placements: list[Placement], now: datetime, session: ClientSession) -> None:
-        """A contested key (a reassigned phone) moves to its new owner instead of merging two people."""
-        moves = [(p, key, source) for p in placements for key, source in p.moved]
-        if not moves:
-            return
-        store = self._store
-        statements = [
-            _statement({"_id": key}, {"$set": {"profile_id": p.profile_id, "origin": p.profile_id}})
-            for p, key, _ in moves
-        ]
-        update_statements(store.identities, statements, session)
-        docs = []
-        for p, key, source in moves:
-            carriers = [e.event_id for e in p.component.events if key in {i.key for i in e.identifiers}]
-            docs.append(
-                {
-                    # The key's hash, not the key: ids travel into the lake's log and resume tokens,
-                    # which an erasure cannot rewrite (docs/LAKEHOUSE.md).
-                    "_id": f"move:{key_hash(key)[:24]}:{source}:{p.profile_id}:{carriers[0]}",
-                    "kind": "move",
-                    "survivor": p.profile_id,
-                    "from": source,
-                    "key": key,
-                    "evidence": [{"rule": "cap refused the merge", "event_ids": carriers[:MAX_CARRIERS]}],
-                    "at": now,
-                }
-            )
-        store.identity_events.insert_many(docs, session=session)
-
-    def _record_sightings(
-        self, placements: list[Placement], edges: dict[str, dict[str, Any]], session: ClientSession
-    ) -> None:
-        """A known cookie or device seen on one more profile; past the cap it stops being evidence."""
-        statements = []
-        for p in placements:
-            for key in p.attached:
-                profiles = set(edges[key].get("profiles", ())) | {p.profile_id}
-                saturated = len(profiles) > self._rules.attach_max_profiles
-                update = {"$addToSet": {"profiles": p.profile_id}, "$set": {"saturated": saturated}}
-                statements.append(_statement({"_id": key}, update))
-        if statements:
-            update_statements(self._store.identities, statements, session)
-
     def _write(
         self,
         placements: list[Placement],
@@ -374,7 +267,7 @@ class ProfileWriter:
         session: ClientSession,
     ) -> None:
         store = self._store
-        identity_docs: dict[str, dict[str, Any]] = {}
+        identity_docs = new_edges(placements, now, self._rules)
         updates = []
         for p in placements:
             delta = ProfileDelta()
@@ -383,14 +276,12 @@ class ProfileWriter:
                 event_docs.append(event_document(event, p.profile_id, now))
             for loser in p.merged:
                 delta.add_profile(stored[loser])
-            for key in p.new_keys:
-                self._add_identity(identity_docs, key, p.profile_id, now)
             update = delta.to_update(now)
             if p.component.strong:
                 update["$set"]["identified"] = True
             elif p.ambiguous:
                 update["$set"]["ambiguous"] = True
-            updates.append(_statement({"_id": p.profile_id}, update, upsert=True))
+            updates.append(statement({"_id": p.profile_id}, update, upsert=True))
         if identity_docs:
             store.identities.insert_many(list(identity_docs.values()), ordered=False, session=session)
         updates += self._held_keys(placements, updates, identity_docs, now, session)
@@ -415,14 +306,14 @@ class ProfileWriter:
             {p.profile_id for p in placements if p.merged or p.moved} | sources,
             session,
         )
-        for p, statement in zip(placements, updates, strict=True):
+        for p, planned in zip(placements, updates, strict=True):
             if p.profile_id in held:
-                statement["u"]["$set"][KEYS] = held.pop(p.profile_id)
+                planned["u"]["$set"][KEYS] = held.pop(p.profile_id)
             elif new := [k for k in p.new_keys if identity_docs[k]["profile_id"] == p.profile_id]:
-                statement["u"].setdefault("$addToSet", {})[KEYS] = {"$each": new}
+                planned["u"].setdefault("$addToSet", {})[KEYS] = {"$each": new}
         # A source merged away in this batch is a redirect by now, and a redirect holds no keys.
         return [
-            _statement(
+            statement(
                 {"_id": pid, "merged_into": {"$exists": False}},
                 {"$set": {KEYS: keys, "updated_at": now}, "$inc": {"version": 1}},
             )
@@ -478,7 +369,7 @@ class ProfileWriter:
             live[doc["profile_id"]].append(doc)
         bump = {"version": 1}
         updates = [
-            _statement({"_id": p}, {"$set": {"cdc": cdc_profile(docs), "updated_at": now}, "$inc": bump})
+            statement({"_id": p}, {"$set": {"cdc": cdc_profile(docs), "updated_at": now}, "$inc": bump})
             for p, docs in live.items()
         ]
         update_statements(self._store.profiles, updates, session)

@@ -41,3 +41,15 @@ def test_id_trimmed_only() -> None:
     assert normalize_id("  ACC-001 ") == "ACC-001"
     with pytest.raises(ValueError, match="empty"):
         normalize_id("   ")
+
+
+def test_id_empty_is_refused_saying_so() -> None:
+    with pytest.raises(ValueError, match=r"^empty identifier$"):
+        normalize_id("\t \n")
+
+
+def test_id_of_256_characters_is_kept_and_257_refused() -> None:
+    longest = "x" * 256
+    assert normalize_id(f" {longest} ") == longest
+    with pytest.raises(ValueError, match=r"^identifier longer than 256 characters$"):
+        normalize_id(longest + "y")
