@@ -24,6 +24,7 @@ Views (the same names in both engines):
     identity_changes  merges with their evidence
     events            canonical events, `profile_id` resolved to the profile that holds them now
     sync_errors       changes the sync could not convert, with the reason and the original document
+    customer_360 ...  the customer 360 views over live profiles (DuckDB only; lakehouse/customer_views.py)
 Rows the sync marked with `sync_error` appear only in `sync_errors`.
 
 Macros for segment predicates and analyses: `as_of()` (the time the lake is read as of: a past time
@@ -46,6 +47,8 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from c360.storage import Location
+from lakehouse.customer_views import create_customer_views
+from operational.offers import OfferRules, load_offer_rules
 from sync.delta_target import open_table
 from sync.tables import ALL_TABLES, PROFILES_CURRENT, Table
 
@@ -84,6 +87,7 @@ class Lakehouse:
     lake: Location
     as_of: datetime = field(default_factory=lambda: datetime.now(UTC))
     travel: bool = False  # read the table versions committed by `as_of`, not the latest
+    offer_rules: OfferRules | None = None  # next_best_offer_signals' rules; None: operational/offers.yaml
 
     @cached_property
     def deltas(self) -> dict[str, DeltaTable | None]:
@@ -99,6 +103,7 @@ class Lakehouse:
         con.execute(_VIEWS.format(**self._erased_filters(con)))
         con.execute(_MACROS)
         con.execute(f"CREATE MACRO as_of() AS TIMESTAMPTZ '{self.as_of.astimezone(UTC).isoformat()}'")
+        create_customer_views(con, self.offer_rules or load_offer_rules())
         return con
 
     def _erased_filters(self, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
