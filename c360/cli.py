@@ -14,6 +14,7 @@ from c360.commands import (
     reconcile,
     segments,
     serve,
+    serve_sql,
     setup,
     sql,
     sync,
@@ -38,6 +39,7 @@ app.command()(trim.trim)
 app.command()(backfill.backfill_keys)
 app.command()(erase.erase)
 app.command()(serve.serve)
+app.command(name="serve-sql")(serve_sql.serve_sql)
 app.command()(demo.demo)
 app.command()(connect.connect)
 app.command()(setup.setup)

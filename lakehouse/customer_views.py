@@ -129,7 +129,7 @@ def _latest(kind: str) -> str:
 
 # Parsed once per profile: one JSON parse pulls every part out (`json_extract` with a list of paths).
 PROFILE_STATE_SQL = f"""
-SELECT profile_id, version, first_seen, last_seen, updated_at, segments, identifiers,
+SELECT profile_id, seq, merged_into, version, first_seen, last_seen, updated_at, segments, identifiers,
     {_trait("first_name")} AS first_name,
     {_trait("last_name")} AS last_name,
     {_trait("country")} AS country,
@@ -164,8 +164,8 @@ SELECT profile_id, version, first_seen, last_seen, updated_at, segments, identif
      FOR e IN coalesce({_transform(9, _ERRORS)}, [])] AS web_errors
 FROM (
     SELECT *, j[10] AS traits, j[11] AS person
-    FROM (SELECT profile_id, version, first_seen, last_seen, updated_at, segments, identifiers,
-                 json_extract(document, ['$.daily', '$.last', '$.cdc.holdings', '$.tickets', '$.retail',
+    FROM (SELECT profile_id, seq, merged_into, version, first_seen, last_seen, updated_at, segments,
+                 identifiers, json_extract(document, ['$.daily', '$.last', '$.cdc.holdings', '$.tickets', '$.retail',
                                          '$.retail.skus', '$.cdc.orders', '$.timeline', '$.web.errors',
                                          '$.traits', '$.cdc.person']) AS j
           FROM {{source}})
@@ -206,19 +206,19 @@ SELECT profile_id, first_name, last_name, email, phone, country,
         coalesce(list_sum([coalesce(h.outstanding_balance, 0) FOR h IN active IF h.credit_limit <> 0]), 0),
         coalesce(list_sum([h.credit_limit FOR h IN active IF h.credit_limit <> 0]), 0), 4
     )::DECIMAL(38, 4) AS credit_utilization,
-    coalesce(list_sum([d.n['transaction'] FOR d IN q]), 0) AS tx_count_90d,
+    coalesce(list_sum([d.n['transaction'] FOR d IN q]), 0)::BIGINT AS tx_count_90d,
     coalesce(list_sum([d.vol FOR d IN q]), 0)::DECIMAL(38, 6) AS total_activity_volume,
     list_sort(list_distinct(flatten([coalesce(map_keys(d.ch), []) FOR d IN q]))) AS channels_used,
-    coalesce(list_sum([d.ch['mobile'] FOR d IN q]), 0) AS mobile_tx_count,
+    coalesce(list_sum([d.ch['mobile'] FOR d IN q]), 0)::BIGINT AS mobile_tx_count,
     last['transaction'] AS last_activity_time,
-    coalesce(list_sum([d.n['ticket_open'] FOR d IN r]), 0) AS contacts_30d,
+    coalesce(list_sum([d.n['ticket_open'] FOR d IN r]), 0)::BIGINT AS contacts_30d,
     c360_ratio(coalesce(list_sum([d.sentiment FOR d IN r]), 0),
                coalesce(list_sum([d.sentiment_n FOR d IN r]), 0) * 100, 2)::DECIMAL(38, 2)
         AS avg_recent_sentiment,
     len([t FOR t IN tickets IF t.opened <= now AND NOT coalesce(t.solved <= now, false)
                               AND t.opened >= now - INTERVAL 7 DAY]) AS open_issues_7d,
-    coalesce(list_sum([d.complaints FOR d IN q]), 0) AS complaints_90d,
-    least(100, {_ENGAGEMENT}) AS engagement_score
+    coalesce(list_sum([d.complaints FOR d IN q]), 0)::BIGINT AS complaints_90d,
+    least(100, {_ENGAGEMENT})::BIGINT AS engagement_score
 FROM c360_windows
 """
 
@@ -252,12 +252,12 @@ SELECT profile_id, online_orders, in_store_orders, online_orders + in_store_orde
 FROM (
     SELECT profile_id,
         kafka_online_orders
-            + coalesce(list_sum([o.count FOR o IN cdc_orders IF o.source_table = 'online_orders']), 0)
+            + coalesce(list_sum([o.count FOR o IN cdc_orders IF o.source_table = 'online_orders']), 0)::BIGINT
             AS online_orders,
         kafka_in_store_orders
-            + coalesce(list_sum([o.count FOR o IN cdc_orders IF o.source_table = 'store_orders']), 0)
+            + coalesce(list_sum([o.count FOR o IN cdc_orders IF o.source_table = 'store_orders']), 0)::BIGINT
             AS in_store_orders,
-        kafka_items + coalesce(list_sum([o.items FOR o IN cdc_orders]), 0) AS items_purchased,
+        (kafka_items + coalesce(list_sum([o.items FOR o IN cdc_orders]), 0))::BIGINT AS items_purchased,
         (kafka_spend + coalesce(list_sum([coalesce(o.amount, 0) FOR o IN cdc_orders]), 0))::DECIMAL(38, 6)
             AS lifetime_spend,
         list_max(list_filter(list_concat([last['order']], [o.last_at FOR o IN cdc_orders]),

@@ -42,6 +42,7 @@ from urllib.parse import unquote
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
@@ -203,12 +204,16 @@ def _register(
     con.execute(f"CREATE VIEW {view} AS SELECT {columns} FROM read_parquet([{listed}], {options})")
 
 
-def files_dataset(table: Table, delta: DeltaTable, lake: Location) -> ds.Dataset:
+def files_dataset(
+    table: Table, delta: DeltaTable, lake: Location, only: frozenset[str] | None = None
+) -> ds.Dataset:
     """An Arrow dataset over the files of `delta`'s version on an object store (see the module
-    docstring). Each file's size and partition values come from the Delta log, so opening the dataset
-    costs no request per file."""
+    docstring), or over those of them named in `only` (paths as the Delta log has them). Each file's
+    size and partition values come from the Delta log, so opening the dataset costs no request per file."""
     schema = pa.schema([f.with_type(_as_view(f.type)) for f in table.schema])
     actions = pa.table(delta.get_add_actions(flatten=True))
+    if only is not None:
+        actions = actions.filter(pc.is_in(actions.column("path"), pa.array(sorted(only), pa.string())))
     partitions = [actions.column(f"partition.{c}").to_pylist() for c in table.partition_by]
     root = lake.arrow_path(lake.child(table.name).uri)
     filesystem, parquet = lake.arrow_filesystem(), ds.ParquetFileFormat()
