@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -193,7 +194,54 @@ def to_binary(array: pa.Array, oid: int) -> pa.Array:
     if oid in (TIMESTAMP, TIMESTAMPTZ):
         micros = pc.cast(pc.cast(array, pa.timestamp("us", array.type.tz)), pa.int64())
         return _fixed_values(pc.subtract(micros, _PG_EPOCH_US), ">i8")
+    if oid == NUMERIC:
+        return pa.array(
+            [None if v is None else numeric_binary(Decimal(v)) for v in array.to_pylist()], pa.binary()
+        )
+    if oid in (ARRAYS[TEXT], ARRAYS[INT8], ARRAYS[INT4]):
+        element = {ARRAYS[TEXT]: TEXT, ARRAYS[INT8]: INT8, ARRAYS[INT4]: INT4}[oid]
+        values = [None if v is None else _array_binary(v, element) for v in array.to_pylist()]
+        return pa.array(values, pa.binary())
     raise UnsupportedFormat(f"binary format of type oid {oid} is not supported: ask for text")
+
+
+def numeric_binary(value: Decimal) -> bytes:
+    """PostgreSQL's binary numeric: base-10000 digits around the decimal point, and the display scale."""
+    if not value.is_finite():
+        return struct.pack("!hhhh", 0, 0, 0xC000 - 0x10000, 0)
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    scale = max(-exponent, 0)
+    text = "".join(map(str, digits)) + "0" * max(exponent, 0)
+    whole, fraction = (text[: len(text) - scale] or "0"), text[len(text) - scale :] if scale else ""
+    whole = whole.lstrip("0")
+    whole = "0" * (-len(whole) % 4) + whole
+    fraction += "0" * (-len(fraction) % 4)
+    groups = [int(whole[i : i + 4]) for i in range(0, len(whole), 4)]
+    groups += [int(fraction[i : i + 4]) for i in range(0, len(fraction), 4)]
+    weight = len(whole) // 4 - 1
+    while groups and groups[0] == 0:
+        groups.pop(0)
+        weight -= 1
+    while groups and groups[-1] == 0:
+        groups.pop()
+    if not groups:
+        weight = 0
+    head = struct.pack("!hhhh", len(groups), weight, 0x4000 if sign else 0, scale)
+    return head + b"".join(struct.pack("!h", g) for g in groups)
+
+
+def _array_binary(values: list[object], element: int) -> bytes:
+    """A one-dimensional array in PostgreSQL's binary form."""
+    head = struct.pack("!iiiii", 1, int(None in values), element, len(values), 1)
+    body = b""
+    for v in values:
+        if v is None:
+            body += struct.pack("!i", -1)
+            continue
+        data = str(v).encode() if element == TEXT else struct.pack("!q" if element == INT8 else "!i", v)
+        body += struct.pack("!i", len(data)) + data
+    return head + body
 
 
 def _fixed_values(array: pa.Array, wire: str) -> pa.Array:
