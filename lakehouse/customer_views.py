@@ -48,7 +48,7 @@ CREATE OR REPLACE MACRO c360_ratio(num, den, places) AS CASE WHEN den <> 0 THEN 
                      THEN sign(n) * sign(d) ELSE 0 END)::DECIMAL(38, 6) / (10 ** places)::HUGEINT
     FROM (SELECT n // d AS q, n % d AS r, n, d
           FROM (SELECT (num * 1000000)::HUGEINT * (10 ** places)::HUGEINT AS n,
-                       (den * 1000000)::HUGEINT AS d)))
+                       nullif((den * 1000000)::HUGEINT, 0) AS d)))
     END;
 CREATE OR REPLACE MACRO c360_mask_text(v) AS CASE WHEN v = '' THEN '' ELSE substring(v, 1, 1) || '***' END;
 CREATE OR REPLACE MACRO c360_mask_email(v) AS substring(split_part(v, '@', 1), 1, 1) || '***@'
@@ -165,7 +165,8 @@ SELECT profile_id, seq, merged_into, version, first_seen, last_seen, updated_at,
 FROM (
     SELECT *, j[10] AS traits, j[11] AS person
     FROM (SELECT profile_id, seq, merged_into, version, first_seen, last_seen, updated_at, segments,
-                 identifiers, json_extract(document, ['$.daily', '$.last', '$.cdc.holdings', '$.tickets', '$.retail',
+                 identifiers, json_extract(document, ['$.daily', '$.last', '$.cdc.holdings', '$.tickets',
+                                         '$.retail',
                                          '$.retail.skus', '$.cdc.orders', '$.timeline', '$.web.errors',
                                          '$.traits', '$.cdc.person']) AS j
           FROM {{source}})

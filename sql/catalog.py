@@ -43,7 +43,8 @@ _SHOWN = ", ".join(
 _EMPTY = {
     "pg_description": "objoid BIGINT, classoid BIGINT, objsubid INTEGER, description VARCHAR",
     "pg_attrdef": "oid BIGINT, adrelid BIGINT, adnum INTEGER, adbin VARCHAR",
-    "pg_index": "indexrelid BIGINT, indrelid BIGINT, indnatts INTEGER, indkey INTEGER[], indisprimary BOOLEAN, "
+    "pg_index": "indexrelid BIGINT, indrelid BIGINT, indnatts INTEGER, indkey INTEGER[], "
+    "indisprimary BOOLEAN, "
     "indisunique BOOLEAN, indisvalid BOOLEAN, indisclustered BOOLEAN, indisreplident BOOLEAN, "
     "indpred VARCHAR, indexprs VARCHAR, indimmediate BOOLEAN, indoption INTEGER[]",
     "pg_inherits": "inhrelid BIGINT, inhparent BIGINT, inhseqno INTEGER, inhdetachpending BOOLEAN",
@@ -51,14 +52,16 @@ _EMPTY = {
     "confrelid BIGINT, conkey INTEGER[], confkey INTEGER[], condeferrable BOOLEAN, condeferred BOOLEAN, "
     "convalidated BOOLEAN, conindid BIGINT, confupdtype VARCHAR, confdeltype VARCHAR, conparentid BIGINT",
     "pg_proc": "oid BIGINT, proname VARCHAR, pronamespace BIGINT, prorettype BIGINT, proargtypes VARCHAR, "
-    "proargnames VARCHAR[], proargmodes VARCHAR[], proallargtypes BIGINT[], prokind VARCHAR, proretset BOOLEAN",
+    "proargnames VARCHAR[], proargmodes VARCHAR[], proallargtypes BIGINT[], prokind VARCHAR, "
+    "proretset BOOLEAN",
     "pg_collation": "oid BIGINT, collname VARCHAR, collnamespace BIGINT",
     "pg_policy": "oid BIGINT, polname VARCHAR, polrelid BIGINT, polcmd VARCHAR, polpermissive BOOLEAN, "
     "polroles BIGINT[], polqual VARCHAR, polwithcheck VARCHAR",
     "pg_rewrite": "oid BIGINT, rulename VARCHAR, ev_class BIGINT, ev_type VARCHAR, is_instead BOOLEAN",
     "pg_trigger": "oid BIGINT, tgname VARCHAR, tgrelid BIGINT, tgisinternal BOOLEAN, tgenabled VARCHAR, "
     "tgparentid BIGINT",
-    "pg_statistic_ext": "oid BIGINT, stxname VARCHAR, stxrelid BIGINT, stxnamespace BIGINT, stxkind VARCHAR[], "
+    "pg_statistic_ext": "oid BIGINT, stxname VARCHAR, stxrelid BIGINT, stxnamespace BIGINT, "
+    "stxkind VARCHAR[], "
     "stxkeys INTEGER[], stxstattarget INTEGER",
     "pg_publication": "oid BIGINT, pubname VARCHAR, puballtables BOOLEAN",
     "pg_publication_rel": "oid BIGINT, prpubid BIGINT, prrelid BIGINT, prqual VARCHAR, prattrs INTEGER[]",
@@ -173,7 +176,8 @@ def install_catalog(con: duckdb.DuckDBPyConnection, relations: list[Relation]) -
     types += [(a, "_" + names[e], -1, "A", e, 0) for a, e in arrays.items() if e in names]
     con.execute(
         f"""CREATE TABLE {SCHEMA}.pg_type (oid BIGINT, typname VARCHAR, typlen INTEGER, typcategory VARCHAR,
-        typelem BIGINT, typarray BIGINT, typnamespace BIGINT DEFAULT {CATALOG_OID}, typtype VARCHAR DEFAULT 'b',
+        typelem BIGINT, typarray BIGINT, typnamespace BIGINT DEFAULT {CATALOG_OID},
+        typtype VARCHAR DEFAULT 'b',
         typrelid BIGINT DEFAULT 0, typbasetype BIGINT DEFAULT 0, typtypmod INTEGER DEFAULT -1,
         typnotnull BOOLEAN DEFAULT false, typdelim VARCHAR DEFAULT ',', typowner BIGINT DEFAULT 10,
         typcollation BIGINT DEFAULT 0, typinput VARCHAR, typdefault VARCHAR, typndims INTEGER DEFAULT 0,
@@ -222,7 +226,8 @@ _CLASS_LITERAL = re.compile(rf"({_STRING})\s*::\s*(?:pg_catalog\.)?regclass", re
 _REWRITES = [
     (re.compile(r"OPERATOR\s*\(\s*pg_catalog\.([~!*<>=]+)\s*\)", re.IGNORECASE), r"\1"),
     (re.compile(r"\s+COLLATE\s+pg_catalog\.\"?default\"?", re.IGNORECASE), ""),
-    (re.compile(r"::\s*(?:pg_catalog\.)?(?:regtype|regproc|regnamespace|name|oid)\b", re.IGNORECASE), "::VARCHAR"),
+    (re.compile(r"::\s*(?:pg_catalog\.)?(?:regtype|regproc|regnamespace|name|oid)\b", re.IGNORECASE),
+     "::VARCHAR"),
     (re.compile(r"::\s*pg_catalog\.", re.IGNORECASE), "::"),
     (re.compile(r"(?<![\w.\"])pg_catalog\.", re.IGNORECASE), f"{SCHEMA}."),
     # Unqualified catalog tables (BI tools leave pg_catalog out): ours, not DuckDB's.

@@ -34,7 +34,8 @@ _SCALARS = {
     "UBIGINT": (NUMERIC, -1), "HUGEINT": (NUMERIC, -1), "UHUGEINT": (NUMERIC, -1),
     "FLOAT": (FLOAT4, 4), "DOUBLE": (FLOAT8, 8), "VARCHAR": (TEXT, -1), "BLOB": (BYTEA, -1),
     "DATE": (DATE, 4), "TIME": (TIME, 8), "TIMESTAMP": (TIMESTAMP, 8), "TIMESTAMP_NS": (TIMESTAMP, 8),
-    "TIMESTAMP_MS": (TIMESTAMP, 8), "TIMESTAMP_S": (TIMESTAMP, 8), "TIMESTAMP WITH TIME ZONE": (TIMESTAMPTZ, 8),
+    "TIMESTAMP_MS": (TIMESTAMP, 8), "TIMESTAMP_S": (TIMESTAMP, 8),
+    "TIMESTAMP WITH TIME ZONE": (TIMESTAMPTZ, 8),
     "INTERVAL": (INTERVAL, 16), "UUID": (UUID, 16), "JSON": (JSON_OID, -1), '"NULL"': (TEXT, -1),
 }  # fmt: skip
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
@@ -213,6 +214,7 @@ def numeric_binary(value: Decimal) -> bytes:
     assert isinstance(exponent, int)
     scale = max(-exponent, 0)
     text = "".join(map(str, digits)) + "0" * max(exponent, 0)
+    text = text.rjust(scale + 1, "0")  # 0.0085: digits "85", scale 4
     whole, fraction = (text[: len(text) - scale] or "0"), text[len(text) - scale :] if scale else ""
     whole = whole.lstrip("0")
     whole = "0" * (-len(whole) % 4) + whole
@@ -245,7 +247,6 @@ def _array_binary(values: list[object], element: int) -> bytes:
 
 
 def _fixed_values(array: pa.Array, wire: str) -> pa.Array:
-    values = array.to_numpy(zero_copy_only=False)
-    values = np.nan_to_num(values, nan=0) if values.dtype == object else values
+    values = pc.fill_null(array, 0).to_numpy(zero_copy_only=False)
     encoded = _fixed(np.asarray(values).astype(wire))
     return pc.if_else(array.is_null(), pa.nulls(len(array), pa.binary()), encoded)

@@ -108,7 +108,8 @@ class Engine:
             if reload:
                 cursor.execute("DELETE FROM c360_state")
             cursor.execute(
-                "DELETE FROM c360_state s USING c360_live l WHERE s.profile_id = l.profile_id AND s.seq < l.seq"
+                "DELETE FROM c360_state s USING c360_live l "
+                "WHERE s.profile_id = l.profile_id AND s.seq < l.seq"
             )
             cursor.execute(
                 f"INSERT INTO c360_state SELECT * FROM ({query}) l "

@@ -47,6 +47,7 @@ _LOCAL = re.compile(
     re.IGNORECASE,
 )
 _PARAM = re.compile(r"\$(\d+)")
+_ANY_PARAM = re.compile(r"\b(?:ANY|ALL)\s*\(\s*\$(\d+)\s*\)", re.IGNORECASE)
 _STRING = re.compile(r"'(?:[^']|'')*'")
 DEFAULT_SETTINGS = {
     "server_version": SERVER_VERSION, "server_encoding": "UTF8", "client_encoding": "UTF8",
@@ -161,8 +162,13 @@ class Session:
         sql = query.strip().rstrip(";") if local else to_duckdb(query)
         if not local and sql.strip():
             _check_read_only(sql)
-        count = max((int(n) for n in _PARAM.findall(_STRING.sub("", sql))), default=0)
-        return Statement(sql, local, (oids + [0] * count)[: max(count, len(oids))])
+        bare = _STRING.sub("", sql)
+        count = max((int(n) for n in _PARAM.findall(bare)), default=0)
+        oids = (oids + [0] * count)[: max(count, len(oids))]
+        for n in _ANY_PARAM.findall(bare):  # an untyped `= ANY($1)` is a list (psycopg sends lists untyped)
+            if oids[int(n) - 1] == 0:
+                oids[int(n) - 1] = 1009
+        return Statement(sql, local, oids)
 
     def _bind(self, bind: m.Bind) -> None:
         statement = self.statements.get(bind.statement)
@@ -269,7 +275,9 @@ class Session:
         try:
             return await asyncio.to_thread(work)
         except duckdb.InterruptException:
-            raise SqlError("57014", f"canceling statement due to statement timeout ({self.timeout_s:g} s)")
+            raise SqlError(
+                "57014", f"canceling statement due to statement timeout ({self.timeout_s:g} s)"
+            ) from None
         except duckdb.Error as exc:
             raise SqlError(_sqlstate(exc), str(exc).split("\n\n")[0]) from None
         finally:
@@ -381,9 +389,36 @@ def decode_param(value: bytes | None, oid: int, binary: int) -> Any:
             return Decimal(text)
         if oid == BOOL:
             return text.lower() in ("t", "true", "1", "yes", "on")
+        if oid in _ARRAY_ELEMENTS:
+            element = _ARRAY_ELEMENTS[oid]
+            return [None if v is None else decode_param(v.encode(), element, 0) for v in parse_array(text)]
         return text
     except (ValueError, UnicodeDecodeError, InvalidOperation) as exc:
         raise SqlError("22P02", f"invalid parameter value for type oid {oid}: {exc}") from None
+
+
+_ARRAY_ELEMENTS = {1009: TEXT, 1015: TEXT, 1007: INT4, 1016: INT8, 1005: INT2, 1231: NUMERIC}
+_ELEMENT = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([^,{}"]*?))\s*(?:,|$)')
+
+
+def parse_array(text: str) -> list[str | None]:
+    """A one-dimensional PostgreSQL array literal's elements (`{a,"b c",NULL}`)."""
+    inner = text.strip()
+    if not (inner.startswith("{") and inner.endswith("}")):
+        raise ValueError(f"not an array literal: {text[:40]!r}")
+    inner = inner[1:-1]
+    if not inner.strip():
+        return []
+    values: list[str | None] = []
+    for match in _ELEMENT.finditer(inner):
+        if match.end() == match.start():
+            break
+        quoted, plain = match[1], match[2]
+        if quoted is not None:
+            values.append(re.sub(r"\\(.)", r"\1", quoted))
+        else:
+            values.append(None if plain.upper() == "NULL" else plain)
+    return values
 
 
 def _decode_binary(value: bytes, oid: int) -> Any:

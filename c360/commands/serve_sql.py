@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Annotated
 
 import typer
@@ -50,13 +51,9 @@ def serve_sql(
         engine.refresh()
     endpoint = Endpoint(engine, keys, tls, config.max_connections, config.statement_timeout_seconds)
     where = f"{bind}:{port or config.port}"
-    console.print(
-        f"SQL endpoint on {where} (PostgreSQL protocol{', TLS' if tls else ''}), lake version {engine.version}"
-    )
+    protocol = "PostgreSQL protocol, TLS" if tls else "PostgreSQL protocol"
+    console.print(f"SQL endpoint on {where} ({protocol}), lake version {engine.version}")
     if keys.open:
         console.print("development mode without api.keys: no password asked, every caller sees personal data")
-    with refreshing(engine, config.refresh_seconds):
-        try:
-            asyncio.run(run(endpoint, bind, port or config.port))
-        except KeyboardInterrupt:
-            pass
+    with refreshing(engine, config.refresh_seconds), contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(endpoint, bind, port or config.port))
