@@ -18,6 +18,7 @@ from c360.commands import (
     setup,
     sql,
     sync,
+    training,
     trim,
     world,
 )
@@ -34,6 +35,7 @@ app.add_typer(sync.app, name="sync")
 app.add_typer(segments.app, name="segments")
 app.add_typer(segments.export_app, name="export")
 app.command()(sql.sql)
+app.command(name="training-set")(training.training_set_command)
 app.command()(reconcile.reconcile)
 app.command()(trim.trim)
 app.command()(backfill.backfill_keys)
