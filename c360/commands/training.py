@@ -31,10 +31,7 @@ def training_set_command(
 
         c360 training-set churn_labels.parquet --time-column labelled_at --out training.parquet
     """
-    if labels.suffix.lower() == ".csv":
-        table = pacsv.read_csv(labels)
-    else:
-        table = pq.read_table(labels)
+    table = pacsv.read_csv(labels) if labels.suffix.lower() == ".csv" else pq.read_table(labels)
     try:
         result = training_set(
             Lakehouse(lake_location(load_settings())).duckdb(), table, time_column, id_column
