@@ -2,15 +2,14 @@
 PostgreSQL JDBC driver (Debian's libpostgresql-jdbc-java, from JdbcProbe.java beside this file) list the
 views and read customer_360 with the values the API serves for the same profiles at the same sync
 position (both clocks at the world's); a reader without the pii grant gets the API's masked names and
-contacts; writes, wrong keys and runaway statements are refused. One endpoint serves every client."""
+contacts; writes and wrong keys are refused (bounds and TLS: test_sql_bounds.py). One endpoint serves
+every client."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,10 +30,10 @@ from c360.world_events import world_events
 from operational.offers import load_offer_rules
 from operational.store import Store
 from sql.engine import Engine
-from sql.server import Endpoint, run
+from sql.server import Endpoint
 from sync.runner import LakeSync
-from tests.conftest import _free_ports
 from tests.lake.support import apply, step_until_idle
+from tests.sql_serving import serving
 
 pytestmark = pytest.mark.integration
 
@@ -117,35 +116,13 @@ def served(lake_settings: Settings, lake: Location, store: Store) -> Iterator[Se
     engine = Engine(lake, load_offer_rules(), clock=lambda: world.now)
     assert engine.refresh()
     ring = KeyRing([(name, key, role, pii) for name, (key, role, pii) in KEYS.items()])  # type: ignore[misc]
-    (port,) = _free_ports(1)
-    loop, started = asyncio.new_event_loop(), threading.Event()
-    endpoint = Endpoint(engine, ring, None, max_connections=8, timeout_s=2.0)
-    thread = threading.Thread(target=_serve, args=(loop, endpoint, port, started), daemon=True)
-    thread.start()
-    assert started.wait(10)
+    endpoint = Endpoint(engine, ring, None, max_connections=8, timeout_s=30.0)
     live = [
         d["_id"] for d in store.profiles.find({"merged_into": {"$exists": False}}, {"_id": 1}).sort("_id")
     ]
     services = ApiServices(keys=ring, clock=lambda: world.now)
-    try:
-        with TestClient(create_app(store, services)) as api:
-            yield Served(port, api, live[::7])
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-
-
-def _serve(loop: asyncio.AbstractEventLoop, endpoint: Endpoint, port: int, started: threading.Event) -> None:
-    asyncio.set_event_loop(loop)
-    ready = asyncio.Event()
-    loop.create_task(run(endpoint, "127.0.0.1", port, ready))
-    loop.create_task(_signal(ready, started))
-    loop.run_forever()
-
-
-async def _signal(ready: asyncio.Event, started: threading.Event) -> None:
-    await ready.wait()
-    started.set()
+    with serving(endpoint) as port, TestClient(create_app(store, services)) as api:
+        yield Served(port, api, live[::7])
 
 
 def test_psql_psycopg_and_jdbc_read_the_api_values(served: Served, tmp_path: Path) -> None:

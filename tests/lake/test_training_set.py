@@ -4,8 +4,6 @@ profile's history (while a merge before it does, through the survivor)."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,30 +15,15 @@ from c360.storage import Location
 from lakehouse.tables import Lakehouse
 from lakehouse.training import LabelError, training_set
 from sync.tables import PROFILE_CHANGES
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def _at(days: float) -> datetime:
-    return T0 + timedelta(days=days)
-
-
-def _version(pid: str, seq: int, day: float, count: int, merged_into: str | None = None) -> dict[str, object]:
-    row: dict[str, object] = {f.name: None for f in PROFILE_CHANGES.schema}
-    stats = [] if merged_into else [{"type": "transaction", "count": count, "amount": Decimal(count) * 10}]
-    row.update(
-        profile_id=pid, seq=seq, version=seq, operation="update", change_time=_at(day), sync_batch=seq,
-        sync_epoch=0, event_count=None if merged_into else count, first_seen=_at(0), last_seen=_at(day),
-        stats=stats, identifiers=[], merged_into=merged_into, document=json.dumps({"_id": pid}),
-    )  # fmt: skip
-    return row
+from tests.lake.support import on_day as day
+from tests.lake.support import profile_change as change
 
 
 def test_features_as_of_the_label_time_follow_merges_only_once_made(tmp_path: Path) -> None:
     # A: 1 transaction on day 1, 5 by day 3; merged into B on day 4. B: 10 on day 1, 15 after the merge.
     rows = [
-        _version("pA", 1, 1, 1), _version("pB", 2, 1, 10), _version("pA", 3, 3, 5),
-        _version("pB", 4, 4, 15), _version("pA", 5, 4, 0, merged_into="pB"), _version("pB", 6, 9, 16),
+        change("pA", 1, 1, 1), change("pB", 2, 1, 10), change("pA", 3, 3, 5),
+        change("pB", 4, 4, 15), change("pA", 5, 4, 0, merged_into="pB"), change("pB", 6, 9, 16),
     ]  # fmt: skip
     lake = Location(str(tmp_path / "lake"))
     write_deltalake(lake.child("profile_changes").uri, pa.Table.from_pylist(rows, PROFILE_CHANGES.schema))
@@ -48,7 +31,7 @@ def test_features_as_of_the_label_time_follow_merges_only_once_made(tmp_path: Pa
         {
             "profile_id": ["pA", "pA", "pA", "pB", "pB", "pZ", "pA"],
             "at": pa.array(
-                [_at(2), _at(3.5), _at(5), _at(2), _at(5), _at(5), _at(0.5)], pa.timestamp("us", "UTC")
+                [day(2), day(3.5), day(5), day(2), day(5), day(5), day(0.5)], pa.timestamp("us", "UTC")
             ),
             "churned": [0, 1, 1, 0, 1, 0, 0],
         }
