@@ -42,13 +42,14 @@ CREATE OR REPLACE MACRO c360_money(j) AS coalesce(
     TRY_CAST(json_extract_string(j, '$."$numberDecimal"') AS DECIMAL(38, 6)),
     TRY_CAST(json_extract_string(j, '$') AS DECIMAL(38, 6)));
 CREATE OR REPLACE MACRO c360_time(j) AS TRY_CAST(json_extract_string(j, '$."$date"') AS TIMESTAMPTZ);
--- num / den rounded half to even at `places` decimals, exactly (Python's Decimal.quantize does so).
-CREATE OR REPLACE MACRO c360_ratio(num, den, places) AS CASE WHEN den <> 0 THEN (
-    SELECT (q + CASE WHEN 2 * abs(r) > abs(d) OR (2 * abs(r) = abs(d) AND q % 2 <> 0)
-                     THEN sign(n) * sign(d) ELSE 0 END)::DECIMAL(38, 6) / (10 ** places)::HUGEINT
-    FROM (SELECT n // d AS q, n % d AS r, n, d
-          FROM (SELECT (num * 1000000)::HUGEINT * (10 ** places)::HUGEINT AS n,
-                       nullif((den * 1000000)::HUGEINT, 0) AS d)))
+-- num / den rounded half to even at `places` decimals, exactly (Python's Decimal.quantize does so), as
+-- n / d in millionths. A plain expression, not a subquery: a subquery per row became a correlated join
+-- that kept a profile_id filter from reaching the table (every query evaluated every profile).
+CREATE OR REPLACE MACRO c360_half_even(n, d, places) AS
+    (n // d + CASE WHEN 2 * abs(n % d) > abs(d) OR (2 * abs(n % d) = abs(d) AND (n // d) % 2 <> 0)
+                   THEN sign(n) * sign(d) ELSE 0 END)::DECIMAL(38, 6) / (10 ** places)::HUGEINT;
+CREATE OR REPLACE MACRO c360_ratio(num, den, places) AS CASE WHEN den <> 0 THEN c360_half_even(
+    (num * 1000000)::HUGEINT * (10 ** places)::HUGEINT, nullif((den * 1000000)::HUGEINT, 0), places)
     END;
 CREATE OR REPLACE MACRO c360_mask_text(v) AS CASE WHEN v = '' THEN '' ELSE substring(v, 1, 1) || '***' END;
 CREATE OR REPLACE MACRO c360_mask_email(v) AS substring(split_part(v, '@', 1), 1, 1) || '***@'
