@@ -86,8 +86,9 @@ def real_profiles(work: Path, people: int) -> tuple[pa.Table, Any]:
             sync, stop = LakeSync(store, settings.lake, record), threading.Event()
             runner = threading.Thread(target=sync.run, args=(stop,))
             runner.start()
+            stored = store.events.count_documents({})
             with console.status("syncing to the lake"):
-                while synced.get("events", 0) < len(events):
+                while synced.get("events", 0) < stored:
                     time.sleep(0.5)
                 time.sleep(3)  # the profile stream's last batch
             stop.set()
