@@ -54,8 +54,9 @@ FROM live_at_label p JOIN profiles_current c USING (profile_id)
 """
 
 
-def sync_all(store: Store, lake: Path) -> None:
-    """Run the lake sync until every event MongoDB holds is in the lake."""
+def sync_all(store: Store, lake: Path, in_lake: int = 0) -> int:
+    """Run the lake sync until every event MongoDB holds is in the lake (which held `in_lake` of them);
+    how many that is."""
     settings = load_settings(lake={"path": str(lake)})
     synced: dict[str, int] = {}
 
@@ -66,11 +67,12 @@ def sync_all(store: Store, lake: Path) -> None:
     runner = threading.Thread(target=LakeSync(store, settings.lake, record).run, args=(stop,))
     runner.start()
     stored = store.events.count_documents({})
-    while synced.get("events", 0) < stored:
+    while synced.get("events", 0) < stored - in_lake:
         time.sleep(0.5)
     time.sleep(3)  # the profile stream's last batch
     stop.set()
     runner.join()
+    return stored
 
 
 def auc(features: pa.Table) -> tuple[float, int, float]:
@@ -100,13 +102,13 @@ def main(
             lake, writer = Path(tmp) / "lake", ProfileWriter(store)
             for start in range(0, known, 2_000):
                 writer.apply(events[start : min(start + 2_000, known)])
-            sync_all(store, lake)
+            synced = sync_all(store, lake)
             labelled_at = datetime.now(UTC)
             time.sleep(1)  # every later change is strictly after the label time
             live = [d["_id"] for d in store.profiles.find({"merged_into": {"$exists": False}}, {"_id": 1})]
             for start in range(known, len(events), 2_000):
                 writer.apply(events[start : start + 2_000])
-            sync_all(store, lake)
+            sync_all(store, lake, synced)
 
             con = Lakehouse(Location(str(lake))).duckdb()
             con.register("live_at_label", pa.table({"profile_id": live}))
