@@ -11,11 +11,12 @@ reader (`scan_delta`): through an Arrow dataset it read every column of every ro
 1.3 s for a 1M-profile segment against 0.3 s in DuckDB.
 
 On an object store DuckDB cannot read the files itself (its httpfs extension downloads at INSTALL time,
-which these deployments cannot count on), so each table is an Arrow dataset over the same files through
-pyarrow's own S3 filesystem, registered in DuckDB, which pushes projections and filters into it. Its
-string columns are declared `string_view`: pyarrow casts the `string` files of appends to it, and a
-filter on a `string_view` file then meets a `string_view` value (with `string`, the MERGE and DELETE
-files above fail as they do locally). Polars reads the object store natively (`scan_delta`).
+which these deployments cannot count on), so each table is Arrow datasets over the same files through
+pyarrow's own S3 filesystem, registered in DuckDB. Two per table: the files appends wrote, with plain
+strings, declared `string`, so that DuckDB pushes projections and filters into them (it pushes no filter
+into a dataset with any `string_view` column); and the MERGE and DELETE files above, declared
+`string_view` (a filter on them would fail as it does locally), projections only. Each file's footer says
+which it is (`split_by_strings`). Polars reads the object store natively (`scan_delta`).
 
 Views (the same names in both engines):
     profile_changes   every change of every profile (append-only history)
@@ -34,6 +35,7 @@ travels the tables back to the versions committed by then), `stat_count(stats, t
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -192,8 +194,10 @@ def _register(
         con.register(view, pa.Table.from_pylist([], table.schema))
         return
     if not lake.is_local:
-        con.register(f"{view}_files", files_dataset(table, delta, lake))
-        con.execute(f"CREATE VIEW {view} AS SELECT * FROM {view}_files")
+        plain, viewed = split_by_strings(table, files_dataset(table, delta, lake))
+        con.register(f"{view}_plain", plain)
+        con.register(f"{view}_viewed", viewed)
+        con.execute(f"CREATE VIEW {view} AS SELECT * FROM {view}_plain UNION ALL SELECT * FROM {view}_viewed")
         return
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     hive = ", ".join(f"'{c}': {_HIVE_TYPES[table.schema.field(c).type]}" for c in table.partition_by)
@@ -229,6 +233,45 @@ def files_dataset(
         )
     ]
     return ds.FileSystemDataset(fragments, schema, parquet, filesystem)
+
+
+def split_by_strings(table: Table, dataset: ds.FileSystemDataset) -> tuple[ds.Dataset, ds.Dataset]:
+    """`dataset`'s files in two datasets: those written with plain strings, declared `string` (DuckDB
+    pushes filters into an Arrow dataset only when no column is `string_view`: row groups and files are
+    then skipped on their statistics), and those delta-rs's MERGE and DELETE wrote with `string_view`,
+    declared so (pyarrow cannot test a string filter against their statistics; DuckDB pushes none). Which
+    is which, each file's footer says; it is read once per file and process (Delta files never change),
+    in parallel, and the fragments keep it, so the scan does not read it again."""
+    fragments = list(dataset.get_fragments())
+    if len(_VIEW_FILES) > _VIEW_FILES_MAX:
+        _VIEW_FILES.clear()
+    unknown = [f for f in fragments if f.path not in _VIEW_FILES]
+    with ThreadPoolExecutor(max_workers=16) as pool:  # one request each; pyarrow releases the GIL
+        for fragment, views in zip(unknown, pool.map(_writes_views, unknown), strict=True):
+            _VIEW_FILES[fragment.path] = views
+    plain = [f for f in fragments if not _VIEW_FILES[f.path]]
+    viewed = [f for f in fragments if _VIEW_FILES[f.path]]
+    return (
+        ds.FileSystemDataset(plain, table.schema, dataset.format, dataset.filesystem),
+        ds.FileSystemDataset(viewed, dataset.schema, dataset.format, dataset.filesystem),
+    )
+
+
+_VIEW_FILES: dict[str, bool] = {}  # file path -> written with string_view columns
+_VIEW_FILES_MAX = 1_000_000  # paths remembered at most (then forgotten at once and read again)
+
+
+def _writes_views(fragment: ds.Fragment) -> bool:
+    return any(_has_view(f.type) for f in fragment.physical_schema)
+
+
+def _has_view(kind: pa.DataType) -> bool:
+    """Whether `kind` holds a `string_view`, nested ones included."""
+    if pa.types.is_string_view(kind):
+        return True
+    if pa.types.is_list(kind):
+        return _has_view(kind.value_type)
+    return pa.types.is_struct(kind) and any(_has_view(f.type) for f in kind)
 
 
 def _equal(columns: tuple[str, ...], values: list[object], schema: pa.Schema) -> ds.Expression:
