@@ -19,7 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +32,7 @@ from rich.table import Table
 
 from api.auth import KeyRing
 from bench.ingest_bench import _servers
+from bench.lake_bench import timed
 from c360.settings import load_settings
 from c360.storage import Location
 from c360.world import generate_world
@@ -112,15 +112,6 @@ def copies(latest: pa.Table, n: int) -> pa.Table:
     return pa.concat_tables(parts).cast(PROFILE_CHANGES.schema)
 
 
-def _time(run: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - started)
-    return times[0], min(times), result
-
-
 @app.command()
 def main(
     profiles: Annotated[int, typer.Option(help="Profiles the endpoint serves.")] = 1_000_000,
@@ -156,7 +147,7 @@ def main(
                 ("segment", "DuckDB in process"): lambda: local.execute(SEGMENT).fetchall(),
                 ("segment", "endpoint (psycopg)"): lambda: conn.execute(SEGMENT).fetchall(),
             }
-            results = {key: _time(run, repeat) for key, run in runs.items()}
+            results = {key: timed(run, repeat) for key, run in runs.items()}
     out = Table("query", "side", "rows", "first s", "best s", "endpoint / DuckDB", "bar")
     for (query, side), (first, best, rows) in results.items():
         base = results[(query, "DuckDB in process")]
