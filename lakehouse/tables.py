@@ -241,7 +241,7 @@ def split_by_strings(table: Table, dataset: ds.FileSystemDataset) -> tuple[ds.Da
     then skipped on their statistics), and those delta-rs's MERGE and DELETE wrote with `string_view`,
     declared so (pyarrow cannot test a string filter against their statistics; DuckDB pushes none). Which
     is which, each file's footer says; it is read once per file and process (Delta files never change),
-    in parallel, and the fragments keep it, so the scan does not read it again."""
+    in parallel."""
     fragments = list(dataset.get_fragments())
     if len(_VIEW_FILES) > _VIEW_FILES_MAX:
         _VIEW_FILES.clear()
