@@ -119,7 +119,7 @@ def make_events(m: int, profiles: int, rng: np.random.Generator) -> pa.Table:
     )
 
 
-def _time(run: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
+def timed(run: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
     times, result = [], None
     for _ in range(repeat):
         started = time.perf_counter()
@@ -255,7 +255,7 @@ def main(
                 storage_options=options,
             )
             console.print(f"{name}: tables written in {time.perf_counter() - started:.1f} s")
-            results = {key: _time(run, repeat) for key, run in _queries(lake).items()}
+            results = {key: timed(run, repeat) for key, run in _queries(lake).items()}
             rows = {key: _rows(result) for key, (_, _, result) in results.items()}
             for query in ("segment", "ltv"):
                 assert rows[(query, "duckdb")] == rows[(query, "polars")], rows

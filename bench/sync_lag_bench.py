@@ -6,6 +6,9 @@ demo world, and has a separate process write it through the real profile writer 
 transactions every 200 ms, while this process runs the sync (`LakeSync`) into a temporary lake. The lag
 of a change = the moment its Delta commit returned - the change's MongoDB wallTime, over every change
 streamed (snapshot rows excluded) until every stream has caught up, reported as p50/p99/max per table.
+With `--sql`, the SQL endpoint's data (sql/engine.py, refreshed every `sql.refresh_seconds`) follows the
+lake meanwhile, and every half second while the load runs it is sampled how far customer_360's profiles
+trail MongoDB's: the newest `updated_at` among MongoDB's profiles minus the newest the endpoint holds.
 
     .venv/bin/python -m bench.sync_lag_bench --help
 """
@@ -19,6 +22,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -32,11 +37,16 @@ from rich.table import Table
 
 from bench.cpu import CpuWindow, tree_pids
 from bench.ingest_bench import _servers
+from c360.bootstrap import lake_location
 from c360.settings import load_settings
+from c360.storage import Location
 from c360.world import generate_world
 from c360.world_events import world_events
 from operational.store import Store
 from operational.writer import ProfileWriter
+from profiles.offers import load_offer_rules
+from sql.engine import Engine
+from sql.server import refreshing
 from sync.runner import LakeSync
 from sync.stream import BatchReport
 
@@ -45,6 +55,7 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None)
 TICK_S = 0.2  # the ingest loop's batch timeout: one transaction per tick
 LAG_BAR_S = 5.0
 SETTLED_S = 3.0
+SAMPLE_S = 0.5  # how often --sql compares the endpoint's newest profile with MongoDB's
 
 
 def _write(
@@ -72,11 +83,36 @@ def _write(
         cpu.value = time.process_time() - cpu_before
 
 
+@contextmanager
+def view_lag(store: Store, lake: Location, refresh_s: float, samples: list[float]) -> Iterator[None]:
+    """While the block runs, the endpoint's data follows `lake`, and `samples` gets how far its newest
+    profile trails MongoDB's newest (seconds between their `updated_at`), every SAMPLE_S."""
+    engine, stop = Engine(lake, load_offer_rules()), threading.Event()
+
+    def sample() -> None:
+        cursor = engine.cursor(True)
+        while not stop.wait(SAMPLE_S):
+            newest = store.profiles.find_one({}, {"updated_at": 1}, sort=[("updated_at", -1)])
+            (held,) = cursor.execute("SELECT max(updated_at) FROM c360_state").fetchall()[0]
+            if newest is not None and held is not None:
+                samples.append(max(0.0, (newest["updated_at"] - held).total_seconds()))
+
+    sampler = threading.Thread(target=sample, name="view-lag")
+    with refreshing(engine, refresh_s):
+        sampler.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            sampler.join()
+
+
 @app.command()
 def main(
     people: Annotated[int, typer.Option(help="People in the generated world.")] = 10_000,
     events_per_person: Annotated[float, typer.Option(help="Average events per person.")] = 12.0,
     rate: Annotated[float, typer.Option(help="Events per second written to MongoDB.")] = 2_200.0,
+    sql: Annotated[bool, typer.Option(help="Also sample how far the SQL endpoint trails MongoDB.")] = False,
 ) -> None:
     """Measure sync lag p50/p99 while MongoDB takes the ingest load; prints a table."""
     with tempfile.TemporaryDirectory(prefix="c360-sync-bench-") as tmp:
@@ -108,11 +144,17 @@ def main(
                     target=_write,
                     args=(uri, settings.mongo.database, people, events_per_person, rate, writing, writer_cpu),
                 )
-                load.start()
-                writing.wait()
-                window = _cpu_window()
-                load.join()
-                usage = window.stop(requests=1)  # CPU per "request" = the whole window's
+                view_lags: list[float] = []
+                lake = lake_location(settings)
+                following = (
+                    view_lag(store, lake, settings.sql.refresh_seconds, view_lags) if sql else nullcontext()
+                )
+                with following:
+                    load.start()
+                    writing.wait()
+                    window = _cpu_window()
+                    load.join()
+                    usage = window.stop(requests=1)  # CPU per "request" = the whole window's
                 total = store.events.count_documents({})
                 # Every event synced, then no commit for SETTLED_S: the other streams have caught up
                 # too, so the changes written last are measured (stopping at once would drop them).
@@ -143,6 +185,13 @@ def main(
         f" of {os.cpu_count()} cores, steal {usage['steal_s']} s"
     )
     console.print(out)
+    if view_lags:
+        p50, p99 = np.percentile(view_lags, [50, 99])
+        verdict = "ok" if max(view_lags) <= LAG_BAR_S else "FAIL"
+        console.print(
+            f"customer_360 behind MongoDB while writing: p50 {p50:.2f} s, p99 {p99:.2f} s, max "
+            f"{max(view_lags):.2f} s over {len(view_lags)} samples ({verdict}: at most {LAG_BAR_S:g} s)"
+        )
     console.print(f"command: python -m bench.sync_lag_bench {shlex.join(sys.argv[1:])}".rstrip())
 
 

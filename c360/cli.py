@@ -16,9 +16,11 @@ from c360.commands import (
     reconcile,
     segments,
     serve,
+    serve_sql,
     setup,
     sql,
     sync,
+    training,
     trim,
     world,
 )
@@ -37,11 +39,13 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(activate.app, name="activate")
 app.add_typer(segments.export_app, name="export")
 app.command()(sql.sql)
+app.command(name="training-set")(training.training_set_command)
 app.command()(reconcile.reconcile)
 app.command()(trim.trim)
 app.command()(backfill.backfill_keys)
 app.command()(erase.erase)
 app.command()(serve.serve)
+app.command(name="serve-sql")(serve_sql.serve_sql)
 app.command()(demo.demo)
 app.command()(connect.connect)
 app.command()(setup.setup)

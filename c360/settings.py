@@ -252,6 +252,30 @@ class ApiSettings(_Section):
     max_body_bytes: int = Field(1_000_000, ge=1_024)
 
 
+class SqlSettings(_Section):
+    """The PostgreSQL-protocol endpoint (`c360 serve-sql`, docs/SQL.md): clients log in with an API key
+    of api.keys (user: the key's name, password: the key); readers without `pii` see masked columns."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(5433, ge=1, le=65535)
+    # Sessions at once; the next client is refused with SQLSTATE 53300 (too many connections).
+    max_connections: int = Field(32, ge=1, le=10_000)
+    # A statement running longer is cancelled (SQLSTATE 57014).
+    statement_timeout_seconds: float = Field(60.0, gt=0)
+    # How often the endpoint reads new commits of profile_changes.
+    refresh_seconds: float = Field(0.5, gt=0, le=60)
+    # PEM files; with them every connection must use TLS. Without them the endpoint listens on a
+    # loopback host only (passwords would cross the network in the clear), unless in development mode.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _both_tls_files(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("sql.tls_cert_file and sql.tls_key_file go together")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="C360_", env_nested_delimiter="__", extra="forbid")
 
@@ -265,6 +289,7 @@ class Settings(BaseSettings):
     lake: LakeSettings = Field(default_factory=LakeSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     activation: ActivationSettings = Field(default_factory=ActivationSettings)
+    sql: SqlSettings = Field(default_factory=SqlSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -11,11 +11,12 @@ reader (`scan_delta`): through an Arrow dataset it read every column of every ro
 1.3 s for a 1M-profile segment against 0.3 s in DuckDB.
 
 On an object store DuckDB cannot read the files itself (its httpfs extension downloads at INSTALL time,
-which these deployments cannot count on), so each table is an Arrow dataset over the same files through
-pyarrow's own S3 filesystem, registered in DuckDB, which pushes projections and filters into it. Its
-string columns are declared `string_view`: pyarrow casts the `string` files of appends to it, and a
-filter on a `string_view` file then meets a `string_view` value (with `string`, the MERGE and DELETE
-files above fail as they do locally). Polars reads the object store natively (`scan_delta`).
+which these deployments cannot count on), so each table is Arrow datasets over the same files through
+pyarrow's own S3 filesystem, registered in DuckDB. Two per table: the files appends wrote, with plain
+strings, declared `string`, so that DuckDB pushes projections and filters into them (it pushes no filter
+into a dataset with any `string_view` column); and the MERGE and DELETE files above, declared
+`string_view` (a filter on them would fail as it does locally), projections only. Each file's footer says
+which it is (`split_by_strings`). Polars reads the object store natively (`scan_delta`).
 
 Views (the same names in both engines):
     profile_changes   every change of every profile (append-only history)
@@ -24,6 +25,7 @@ Views (the same names in both engines):
     identity_changes  merges with their evidence
     events            canonical events, `profile_id` resolved to the profile that holds them now
     sync_errors       changes the sync could not convert, with the reason and the original document
+    customer_360 ...  the customer 360 views over live profiles (DuckDB only; lakehouse/customer_views.py)
 Rows the sync marked with `sync_error` appear only in `sync_errors`.
 
 Macros for segment predicates and analyses: `as_of()` (the time the lake is read as of: a past time
@@ -33,6 +35,7 @@ travels the tables back to the versions committed by then), `stat_count(stats, t
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -41,11 +44,14 @@ from urllib.parse import unquote
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from c360.storage import Location
+from lakehouse.customer_views import create_customer_views
+from profiles.offers import OfferRules, load_offer_rules
 from sync.delta_target import open_table
 from sync.tables import ALL_TABLES, PROFILES_CURRENT, Table
 
@@ -84,6 +90,7 @@ class Lakehouse:
     lake: Location
     as_of: datetime = field(default_factory=lambda: datetime.now(UTC))
     travel: bool = False  # read the table versions committed by `as_of`, not the latest
+    offer_rules: OfferRules | None = None  # next_best_offer_signals' rules; None: operational/offers.yaml
 
     @cached_property
     def deltas(self) -> dict[str, DeltaTable | None]:
@@ -99,6 +106,7 @@ class Lakehouse:
         con.execute(_VIEWS.format(**self._erased_filters(con)))
         con.execute(_MACROS)
         con.execute(f"CREATE MACRO as_of() AS TIMESTAMPTZ '{self.as_of.astimezone(UTC).isoformat()}'")
+        create_customer_views(con, self.offer_rules or load_offer_rules())
         return con
 
     def _erased_filters(self, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -186,8 +194,10 @@ def _register(
         con.register(view, pa.Table.from_pylist([], table.schema))
         return
     if not lake.is_local:
-        con.register(f"{view}_files", files_dataset(table, delta, lake))
-        con.execute(f"CREATE VIEW {view} AS SELECT * FROM {view}_files")
+        plain, viewed = split_by_strings(table, files_dataset(table, delta, lake))
+        con.register(f"{view}_plain", plain)
+        con.register(f"{view}_viewed", viewed)
+        con.execute(f"CREATE VIEW {view} AS SELECT * FROM {view}_plain UNION ALL SELECT * FROM {view}_viewed")
         return
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     hive = ", ".join(f"'{c}': {_HIVE_TYPES[table.schema.field(c).type]}" for c in table.partition_by)
@@ -198,12 +208,16 @@ def _register(
     con.execute(f"CREATE VIEW {view} AS SELECT {columns} FROM read_parquet([{listed}], {options})")
 
 
-def files_dataset(table: Table, delta: DeltaTable, lake: Location) -> ds.Dataset:
+def files_dataset(
+    table: Table, delta: DeltaTable, lake: Location, only: frozenset[str] | None = None
+) -> ds.Dataset:
     """An Arrow dataset over the files of `delta`'s version on an object store (see the module
-    docstring). Each file's size and partition values come from the Delta log, so opening the dataset
-    costs no request per file."""
+    docstring), or over those of them named in `only` (paths as the Delta log has them). Each file's
+    size and partition values come from the Delta log, so opening the dataset costs no request per file."""
     schema = pa.schema([f.with_type(_as_view(f.type)) for f in table.schema])
     actions = pa.table(delta.get_add_actions(flatten=True))
+    if only is not None:
+        actions = actions.filter(pc.is_in(actions.column("path"), pa.array(sorted(only), pa.string())))
     partitions = [actions.column(f"partition.{c}").to_pylist() for c in table.partition_by]
     root = lake.arrow_path(lake.child(table.name).uri)
     filesystem, parquet = lake.arrow_filesystem(), ds.ParquetFileFormat()
@@ -219,6 +233,45 @@ def files_dataset(table: Table, delta: DeltaTable, lake: Location) -> ds.Dataset
         )
     ]
     return ds.FileSystemDataset(fragments, schema, parquet, filesystem)
+
+
+def split_by_strings(table: Table, dataset: ds.FileSystemDataset) -> tuple[ds.Dataset, ds.Dataset]:
+    """`dataset`'s files in two datasets: those written with plain strings, declared `string` (DuckDB
+    pushes filters into an Arrow dataset only when no column is `string_view`: row groups and files are
+    then skipped on their statistics), and those delta-rs's MERGE and DELETE wrote with `string_view`,
+    declared so (pyarrow cannot test a string filter against their statistics; DuckDB pushes none). Which
+    is which, each file's footer says; it is read once per file and process (Delta files never change),
+    in parallel."""
+    fragments = list(dataset.get_fragments())
+    if len(_VIEW_FILES) > _VIEW_FILES_MAX:
+        _VIEW_FILES.clear()
+    unknown = [f for f in fragments if f.path not in _VIEW_FILES]
+    with ThreadPoolExecutor(max_workers=16) as pool:  # one request each; pyarrow releases the GIL
+        for fragment, views in zip(unknown, pool.map(_writes_views, unknown), strict=True):
+            _VIEW_FILES[fragment.path] = views
+    plain = [f for f in fragments if not _VIEW_FILES[f.path]]
+    viewed = [f for f in fragments if _VIEW_FILES[f.path]]
+    return (
+        ds.FileSystemDataset(plain, table.schema, dataset.format, dataset.filesystem),
+        ds.FileSystemDataset(viewed, dataset.schema, dataset.format, dataset.filesystem),
+    )
+
+
+_VIEW_FILES: dict[str, bool] = {}  # file path -> written with string_view columns
+_VIEW_FILES_MAX = 1_000_000  # paths remembered at most (then forgotten at once and read again)
+
+
+def _writes_views(fragment: ds.Fragment) -> bool:
+    return any(_has_view(f.type) for f in fragment.physical_schema)
+
+
+def _has_view(kind: pa.DataType) -> bool:
+    """Whether `kind` holds a `string_view`, nested ones included."""
+    if pa.types.is_string_view(kind):
+        return True
+    if pa.types.is_list(kind):
+        return _has_view(kind.value_type)
+    return pa.types.is_struct(kind) and any(_has_view(f.type) for f in kind)
 
 
 def _equal(columns: tuple[str, ...], values: list[object], schema: pa.Schema) -> ds.Expression:

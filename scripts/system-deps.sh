@@ -4,10 +4,12 @@
 # Java 17 JDK for the embedded Debezium connectors (`c360 connect` runs them, and compiles its crash-safe
 # offset store with javac on first use), and Debian's chromium for the
 # browser test of the customer 360 page (Playwright drives it; its own browser download fails here).
+# postgresql-client (psql) and libpostgresql-jdbc-java (pgjdbc) are the real clients the SQL endpoint's
+# tests connect with (tests/lake/test_sql_endpoint.py).
 # Installs only what is missing.
 set -euo pipefail
 
-packages=(python3-venv libcurl4 libssl3 postgresql chromium)
+packages=(python3-venv libcurl4 libssl3 postgresql postgresql-client libpostgresql-jdbc-java chromium)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

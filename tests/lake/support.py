@@ -3,10 +3,13 @@ writer (no Kafka needed to produce MongoDB changes), and independent reads and c
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ from ingest.events import CanonicalEvent
 from operational.store import Store
 from operational.writer import ProfileWriter
 from sync.delta_target import open_table
-from sync.tables import ALL_TABLES
+from sync.tables import ALL_TABLES, PROFILE_CHANGES
 from tests.s3 import objects
 
 
@@ -142,3 +145,26 @@ def _assert_same_once(got: Iterable[Any], want: Iterable[Any], what: str) -> Non
     assert not duplicates, f"{what}: {len(duplicates)} duplicated, e.g. {duplicates[:3]}"
     assert not missing, f"{what}: {len(missing)} missing, e.g. {sorted(missing)[:3]}"
     assert not extra, f"{what}: {len(extra)} unknown, e.g. {sorted(extra)[:3]}"
+
+
+CHANGES_T0 = datetime(2026, 1, 1, tzinfo=UTC)  # day 0 of hand-built profile timelines
+
+
+def on_day(days: float) -> datetime:
+    return CHANGES_T0 + timedelta(days=days)
+
+
+def profile_change(
+    pid: str, seq: int, day: float, count: int, merged_into: str | None = None
+) -> dict[str, object]:
+    """A hand-built profile_changes row: profile `pid`'s version `seq` on `day`, with `count`
+    transactions worth 10 each (none once merged into another profile)."""
+    row: dict[str, object] = {f.name: None for f in PROFILE_CHANGES.schema}
+    stats = [] if merged_into else [{"type": "transaction", "count": count, "amount": Decimal(count) * 10}]
+    row.update(
+        profile_id=pid, seq=seq, version=seq, operation="update", change_time=on_day(day), sync_batch=seq,
+        sync_epoch=0, event_count=None if merged_into else count, first_seen=on_day(0),
+        last_seen=on_day(day), stats=stats, identifiers=[], merged_into=merged_into,
+        document=json.dumps({"_id": pid}),
+    )  # fmt: skip
+    return row
