@@ -9,6 +9,7 @@ import re
 import tomllib
 
 import pytest
+from pydantic import BaseModel
 
 from c360.settings import Settings
 from tests.cli_commands import c360_lines, code_blocks, parse_c360, setting_exists
@@ -66,3 +67,21 @@ def test_the_sample_config_file_loads() -> None:
     (sample,) = re.findall(r"^```toml\n(.*?)^```", configuration, flags=re.S | re.M)
     settings = Settings.model_validate(tomllib.loads(sample))
     assert settings.kafka.sasl_mechanism == "SCRAM-SHA-512" and settings.api.keys[0].key_sha256
+
+
+def _setting_names(model: type[BaseModel], prefix: str = "") -> list[str]:
+    names = []
+    for name, field in model.model_fields.items():
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            names += _setting_names(nested, f"{prefix}{name}.")
+        else:
+            names.append(prefix + name)
+    return names
+
+
+def test_configuration_documents_every_setting() -> None:
+    """A setting added without a row in CONFIGURATION.md's tables is a setting users cannot find."""
+    configuration = repository_file("docs/CONFIGURATION.md").read_text()
+    missing = [n for n in _setting_names(Settings) if f"`{n}`" not in configuration]
+    assert missing == []
