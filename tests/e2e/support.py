@@ -3,6 +3,8 @@ profiles against the generated world's ground truth."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -151,3 +153,11 @@ def served(view: dict[str, Any]) -> dict[str, Any]:
         "next_best_offer": None if offer is None else offer["offer"],
         "timeline": sorted(((t["at"], t["type"]) for t in view["timeline"]), reverse=True),
     }
+
+
+def kill_writer(proc: subprocess.Popen[bytes], store: Store) -> None:
+    """SIGKILL a process that writes to MongoDB, then end its transaction in flight as mongod's transaction
+    lifetime (60 s) would: the next run, and the test's teardown, would otherwise wait for its locks."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store.client.admin.command("killAllSessions", [])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from profiles.view import profile_view
 from tests.e2e.support import (
     Pipeline,
     assert_profiles_match_ground_truth,
+    kill_writer,
     live_profiles,
     run_until,
     served,
@@ -145,11 +145,7 @@ def test_a_killed_import_resumes_with_no_duplicate_and_no_gap(pipeline: Pipeline
                 f"{fraction:.0%} imported",
             )
         finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            # Its transaction in flight stays open until mongod's transaction lifetime (60 s) ends it,
-            # and the next run (and the test's teardown) would wait for it: end it now, as expiry would.
-            pipeline.store.client.admin.command("killAllSessions", [])
+            kill_writer(proc, pipeline.store)
         checkpoint = checkpoints.find_one()
         # No gap: every row before the checkpoint is durable (each row is one event).
         assert 0 < checkpoint["position"]["rows"] <= events.count_documents({})

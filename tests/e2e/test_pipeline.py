@@ -18,7 +18,14 @@ from c360.bootstrap import ingest_loop
 from c360.world import generate_world
 from ingest.events import build_event
 from ingest.records import SourceRecord
-from tests.e2e.support import Pipeline, assert_profiles_match_ground_truth, live_profiles, run_until, wait_for
+from tests.e2e.support import (
+    Pipeline,
+    assert_profiles_match_ground_truth,
+    kill_writer,
+    live_profiles,
+    run_until,
+    wait_for,
+)
 from tests.held_keys import assert_held_keys_match_edges
 
 pytestmark = pytest.mark.e2e
@@ -62,8 +69,7 @@ def test_killed_ingest_resumes_without_loss_or_double_counting(pipeline: Pipelin
                 f"{fraction:.0%} ingested",
             )
         finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            kill_writer(proc, pipeline.store)
         kills += 1
     assert events.count_documents({}) < total, (
         "the run finished before the last kill: the test proved nothing"
